@@ -1,0 +1,105 @@
+"""Batch-axis collectives shared by every loss kernel, and the data-parallel mesh.
+
+Every loss kernel in `ssljax.losses` is written for the *global* batch. It can
+run in three ways, all of which give the same value and gradient:
+
+1. On one device with the whole batch (notebooks): ``axis_name=None``.
+2. Inside the jitted train step on an ``Auto``-typed ``('data',)`` mesh with
+   batch-sharded inputs (``axis_name=None``): XLA inserts the collectives.
+3. Inside ``jax.shard_map`` on per-device shards with ``axis_name='data'``:
+   the helpers below turn local reductions into global ones with ``psum`` /
+   ``all_gather``. Take ``jax.grad`` *outside* the ``shard_map``
+   (see ``../shared/research/anchors.md`` §3.4: the pmap idiom of ``pmean``-ing
+   gradients inside a ``check_vma=True`` shard_map scales them by the device
+   count).
+
+The helpers are the identity when ``axis_name`` is ``None``, so one formula
+serves all three paths.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+def batch_sum(x: jax.Array, axis_name: Optional[str] = None, axis: int = 0) -> jax.Array:
+  """Sum over the (global) batch axis ``axis``; ``psum`` across ``axis_name``."""
+  s = jnp.sum(x, axis=axis)
+  return s if axis_name is None else lax.psum(s, axis_name)
+
+
+def global_batch_size(local_n: int, axis_name: Optional[str] = None) -> jax.Array | int:
+  """Global number of examples given the local leading dimension ``local_n``."""
+  if axis_name is None:
+    return local_n
+  return lax.psum(local_n, axis_name)
+
+
+def batch_mean(x: jax.Array, axis_name: Optional[str] = None, axis: int = 0) -> jax.Array:
+  """Mean over the global batch axis ``axis``."""
+  return batch_sum(x, axis_name, axis) / global_batch_size(x.shape[axis], axis_name)
+
+
+def all_gather_batch(x: jax.Array, axis_name: Optional[str] = None, axis: int = 0) -> jax.Array:
+  """Concatenate the per-device shards of ``x`` along ``axis`` (differentiable).
+
+  ``lax.all_gather`` transposes to ``psum_scatter``, so gradients reach the
+  shard that owns each row without manual plumbing.
+  """
+  if axis_name is None:
+    return x
+  return lax.all_gather(x, axis_name, axis=axis, tiled=True)
+
+
+def local_row_offset(local_n: int, axis_name: Optional[str] = None) -> jax.Array | int:
+  """Index in the gathered batch of this shard's first row (0 without ``axis_name``)."""
+  if axis_name is None:
+    return 0
+  return lax.axis_index(axis_name) * local_n
+
+
+def make_data_mesh(devices=None) -> Mesh:
+  """A 1-D ``('data',)`` mesh over ``devices`` (default: all global devices).
+
+  The axis is ``AxisType.Auto`` on purpose: loss kernels are written on global
+  arrays without sharding annotations, and the partitioner inserts the
+  collectives (all-reduce of D×D statistics for covariance-type losses, an
+  all-gather for similarity matrices).
+  """
+  devices = jax.devices() if devices is None else list(devices)
+  return Mesh(_as_array(devices),
+              (DATA_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def _as_array(devices):
+  import numpy as np
+  arr = np.empty(len(devices), dtype=object)
+  arr[:] = devices
+  return arr
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """Sharding of arrays whose leading axis is the global batch."""
+  return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def replicated_sharding(mesh: Mesh) -> NamedSharding:
+  """Sharding of parameters, optimiser state and loss statistics."""
+  return NamedSharding(mesh, P())
+
+
+def check_divisible(global_batch: int, num_devices: int, what: str = "batch_size") -> None:
+  """Raise a clear error when the global batch cannot be split evenly."""
+  if global_batch % num_devices:
+    raise ValueError(
+        f"{what}={global_batch} is not divisible by the number of devices "
+        f"({num_devices}). The batch size in ssljax configs is the *global* batch; "
+        f"choose a multiple of {num_devices} (e.g. {(global_batch // num_devices + 1) * num_devices}) "
+        f"or run on fewer devices.")
