@@ -1,0 +1,269 @@
+"""`train_and_evaluate(config, workdir)`: the pretraining loop, read top to bottom.
+
+Set-up (mesh, data, network, optimiser, state) → resume from the latest
+checkpoint → steps with progress bar, metrics, periodic evaluation and
+checkpoints → final evaluation and a results table. Logging happens on process
+0 only; every process runs the same jitted computations in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from jax.experimental import multihost_utils
+
+from ssljax import config as config_lib
+from ssljax import parallel
+from ssljax.data import datasets, loader
+from ssljax.train import checkpoint as ckpt_lib
+from ssljax.train import evaluation
+from ssljax.train import metrics_writer
+from ssljax.train import network as network_lib
+from ssljax.train import step as step_lib
+
+log = logging.getLogger("ssljax")
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The loss or a gradient became NaN/Inf; training was stopped."""
+
+
+def maybe_initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
+  """`jax.distributed.initialize` from ``config.distributed`` (auto-detected when fields are empty)."""
+  if not cfg.initialize:
+    return
+  kwargs = {}
+  if cfg.coordinator_address:
+    kwargs["coordinator_address"] = cfg.coordinator_address
+  if cfg.num_processes > 0:
+    kwargs["num_processes"] = cfg.num_processes
+  if cfg.process_id >= 0:
+    kwargs["process_id"] = cfg.process_id
+  if cfg.local_device_ids:
+    kwargs["local_device_ids"] = [int(i) for i in cfg.local_device_ids.split(",")]
+  jax.distributed.initialize(**kwargs)
+
+
+def _host(tree):
+  """Replicated device values → host floats (multi-host safe)."""
+  return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data)
+                      if isinstance(x, jax.Array) else np.asarray(x), tree)
+
+
+class _SigtermFlag:
+  """Turns SIGTERM (pre-emption) into a flag the loop polls, so it can checkpoint."""
+
+  def __init__(self):
+    self.raised = False
+    self._prev = None
+
+  def __enter__(self):
+    try:
+      self._prev = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # not the main thread (e.g. a notebook worker): no handler
+      self._prev = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.raised = True
+
+  def __exit__(self, *exc):
+    if self._prev is not None:
+      signal.signal(signal.SIGTERM, self._prev)
+
+
+def setup(config: ml_collections.ConfigDict):
+  """Everything a run needs, without running it (used by the loop, tests and benchmarks)."""
+  mesh = parallel.make_data_mesh()
+  info = datasets.get_dataset_info(config.data.name)
+  with config.unlocked():
+    if config.data.num_classes < 0:
+      config.data.num_classes = info.num_classes
+  config_lib.validate(config, num_devices=len(jax.devices()))
+  parallel.check_divisible(config.data.batch_size, jax.process_count(),
+                           what="config.data.batch_size (per-process split)")
+  steps_per_epoch = max(info.num_train // config.data.batch_size, 1)
+  total_steps = (config.total_steps if config.total_steps > 0
+                 else max(int(round(config.num_epochs * steps_per_epoch)), 1))
+  net = network_lib.build_network(config.model)
+  tx, schedule = step_lib.make_optimizer(config, steps_per_epoch=steps_per_epoch,
+                                         total_steps=total_steps)
+  view_shape = (config.data.image_size, config.data.image_size, info.image_shape[-1])
+  repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  init = jax.jit(lambda rng: step_lib.init_train_state(config, net, tx, rng, view_shape,
+                                                       num_classes=config.data.num_classes),
+                 out_shardings=repl)
+  state = init(jax.random.key(config.seed))
+  train_step = step_lib.make_train_step(config, net, tx, mean=info.mean, std=info.std,
+                                        total_steps=total_steps, mesh=mesh)
+  return dict(mesh=mesh, info=info, net=net, tx=tx, schedule=schedule, state=state,
+              train_step=train_step, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       stop_after_steps: int | None = None, progress: bool = True) -> dict[str, Any]:
+  """Pretrains, evaluates and returns the final metrics.
+
+  Args:
+    config: a config from ``configs/`` (validated here).
+    workdir: run directory: ``config.json``, ``metrics.jsonl``, ``tensorboard/``,
+      ``checkpoints/``, ``results.json``. An existing checkpoint is resumed.
+    stop_after_steps: stop (with a checkpoint) once the step reaches this value,
+      as a pre-emption would; used by the resume tests.
+    progress: show a tqdm progress bar (process 0).
+  """
+  maybe_initialize_distributed(config.distributed)
+  s = setup(config)
+  mesh, info, state, total_steps = s["mesh"], s["info"], s["state"], s["total_steps"]
+  is_main = jax.process_index() == 0
+  if is_main:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+
+  data_it = loader.make_train_loader(config.data.name, global_batch_size=config.data.batch_size,
+                                     seed=config.seed, data_dir=config.data.data_dir,
+                                     worker_count=config.data.worker_count,
+                                     cache_in_memory=config.data.cache_in_memory)
+  ckpt = ckpt_lib.Checkpointer(workdir, keep=config.checkpoint.keep)
+  start = ckpt.latest_step()
+  if start is not None:
+    state, it_state = ckpt.restore(start, ckpt_lib.abstract_like(state))
+    data_it.set_state(it_state)
+    log.info("resumed from step %d in %s", start, ckpt.directory)
+  step = int(_host(state.step))
+
+  jitted = step_lib.make_jitted_train_step(s["train_step"], mesh)
+  rng = jax.random.key(config.seed + 1)
+  writer = metrics_writer.MetricsWriter(workdir)
+  embed_fn = evaluation.make_embed_fn(s["net"], mean=info.mean, std=info.std,
+                                      image_size=config.data.image_size, mesh=mesh)
+  bar = None
+  if progress and is_main:
+    from tqdm import tqdm
+    bar = tqdm(total=total_steps, initial=step, desc="pretrain", unit="step", dynamic_ncols=True)
+
+  last_eval = {}
+  t0, steps_timed = time.time(), 0
+  with _SigtermFlag() as sigterm:
+    while step < total_steps:
+      batch = next(data_it)
+      global_batch = {k: evaluation.to_global(mesh, v) for k, v in batch.items()}
+      state, metrics = jitted(state, global_batch, rng)
+      step += 1
+      steps_timed += 1
+      if bar is not None:
+        bar.update(1)
+      is_last = step == total_steps
+      if step % config.log_every_steps == 0 or is_last:
+        m = _host(metrics)
+        if int(_host(state.nonfinite_steps)):
+          _raise_nonfinite(step, ckpt, writer, m)
+        dt = time.time() - t0
+        m["lr"] = float(s["schedule"](step))
+        m["steps_per_second"] = steps_timed / dt
+        m["images_per_second"] = steps_timed * config.data.batch_size / dt
+        m["epoch"] = step / s["steps_per_epoch"]
+        writer.write(step, m)
+        if bar is not None:
+          bar.set_postfix(loss=f"{float(m['loss']):.4f}", img_s=f"{m['images_per_second']:.0f}")
+        t0, steps_timed = time.time(), 0
+      if config.eval.every_steps and step % config.eval.every_steps == 0 and not is_last:
+        last_eval = evaluate(config, state, s, embed_fn, final=False)
+        writer.write(step, last_eval)
+      preempted = sigterm.raised or ckpt.reached_preemption(step)
+      stop_now = stop_after_steps is not None and step >= stop_after_steps
+      if step % config.checkpoint.every_steps == 0 or is_last or preempted or stop_now:
+        if int(_host(state.nonfinite_steps)):
+          _raise_nonfinite(step, ckpt, writer, _host(metrics))
+        ckpt.save(step, state, data_it.get_state(), force=True)
+      if preempted or stop_now:
+        ckpt.wait()
+        if bar is not None:
+          bar.close()
+        writer.close()
+        log.warning("stopping at step %d (%s); the checkpoint is saved, rerun the same command "
+                    "to resume", step, "pre-emption" if preempted else "stop_after_steps")
+        return {"stopped_at_step": step}
+  if bar is not None:
+    bar.close()
+  ckpt.wait()
+  results = evaluate(config, state, s, embed_fn, final=True)
+  results["train/steps"] = step
+  writer.write(step, results)
+  writer.close()
+  ckpt.close()
+  if is_main:
+    with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
+      json.dump(results, f, indent=2, sort_keys=True)
+  return results
+
+
+def _raise_nonfinite(step, ckpt, writer, metrics):
+  writer.write(step, {"nonfinite": 1.0})
+  writer.close()
+  ckpt.wait()
+  bad = sorted(k for k, v in metrics.items() if not np.all(np.isfinite(v)))
+  raise NonFiniteLossError(
+      f"the loss or a gradient became NaN/Inf before step {step} (non-finite metrics: {bad}). "
+      f"Training stopped; no update with NaN/Inf was applied, so the latest checkpoint is clean. "
+      f"Lower optim.base_lr, add optim.grad_clip_norm, or check the loss hyper-parameters.")
+
+
+def evaluate(config, state, s, embed_fn, *, final: bool) -> dict[str, float]:
+  """Online probe + kNN (always) and the offline linear probe (final, if enabled)."""
+  info, mesh = s["info"], s["mesh"]
+  params = state.params["online"]
+  bs = state.batch_stats
+  ecfg = config.eval
+  kw = dict(mesh=mesh, batch_size=ecfg.batch_size)
+  train_f, train_y = evaluation.extract(embed_fn, params, bs, config.data, info.train_split,
+                                        max_examples=ecfg.knn_train_examples, **kw)
+  test_f, test_y = evaluation.extract(embed_fn, params, bs, config.data, info.eval_split, **kw)
+  nc = config.data.num_classes
+  out = {}
+  out.update(evaluation.online_probe_accuracy(_host(state.params["probe"]), test_f, test_y, nc))
+  out.update(evaluation.knn_accuracy(train_f, train_y, test_f, test_y, num_classes=nc,
+                                     k=ecfg.knn_k, temperature=ecfg.knn_temperature))
+  if final and ecfg.linear:
+    n = ecfg.linear_train_examples
+    lf, ly = (train_f, train_y) if n < 0 else (train_f[:n], train_y[:n])
+    out.update(evaluation.linear_accuracy(lf, ly, test_f, test_y, num_classes=nc,
+                                          epochs=ecfg.linear_epochs, batch_size=ecfg.linear_batch_size,
+                                          learning_rate=ecfg.linear_lr, seed=config.seed))
+  if final and ecfg.pixel_baseline:
+    out.update(pixel_baseline(config, info))
+  return {f"eval/{k}": v for k, v in out.items()}
+
+
+def pixel_baseline(config, info) -> dict[str, float]:
+  """The same linear-probe recipe on raw (normalised, flattened) pixels."""
+  xs, ys = loader.load_split_arrays(config.data.name, info.train_split, config.data.data_dir)
+  xt, yt = loader.load_split_arrays(config.data.name, info.eval_split, config.data.data_dir)
+  n = config.eval.linear_train_examples
+  if n > 0:
+    xs, ys = xs[:n], ys[:n]
+  norm = lambda x: ((x.astype(np.float32) / 255.0 - np.asarray(info.mean)) / np.asarray(info.std)
+                    ).reshape(len(x), -1)
+  e = config.eval
+  return evaluation.linear_accuracy(norm(xs), ys, norm(xt), yt, num_classes=config.data.num_classes,
+                                    epochs=e.linear_epochs, batch_size=e.linear_batch_size,
+                                    learning_rate=e.linear_lr, seed=config.seed, prefix="pixels_linear")
+
+
+def format_results(results: dict[str, float], title: str = "") -> str:
+  """A small markdown table of the evaluation metrics."""
+  rows = [(k.removeprefix("eval/"), v) for k, v in sorted(results.items()) if k.startswith("eval/")]
+  lines = [f"### {title}" if title else "", "| metric | value |", "|---|---|"]
+  lines += [f"| {k} | {100 * v:.2f}% |" for k, v in rows]
+  return "\n".join(l for l in lines if l)
