@@ -29,6 +29,9 @@ def main(argv):
   if _CONFIG.value is None or _WORKDIR.value is None:
     raise app.UsageError("both --config=configs/<dataset>/<method>.py and --workdir=DIR are required")
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+  # Orbax and TFDS log every file operation at INFO through absl; keep ours only.
+  from absl import logging as absl_logging
+  absl_logging.set_verbosity(absl_logging.WARNING)
   from ssljax.train import loop  # imported late so --help is fast
   config = _CONFIG.value
   results = loop.train_and_evaluate(config, _WORKDIR.value, progress=not _NO_PROGRESS.value)

@@ -13,7 +13,7 @@ import inspect
 import jax
 import jax.numpy as jnp
 
-from ssljax.losses import barlow_twins, byol, entropy, simclr, superinfo, vicreg
+from ssljax.losses import barlow_twins, byol, corinfomax, entropy, hsic, simclr, superinfo, vicreg
 from ssljax.train.objectives import LossTerm, register
 
 _NOT_HPARAMS = {"axis_name", "key", "state"}
@@ -80,3 +80,49 @@ def _superinfo(outs, params, state, rng, *, axis_name=None, **hp):
 
 register("superinfo", LossTerm(
     fn=_superinfo, defaults=_defaults(superinfo.superinfo_loss, exclude=("logvar1", "logvar2", "z1", "z2"))))
+
+
+# CorInfoMax: the EMA means/covariances live in the train state (checkpointed).
+def _corinfomax(outs, params, state, rng, *, axis_name=None, r_init=1.0, **hp):
+  del params, rng, r_init
+  z = outs["projection"]
+  loss, (new_state, aux) = corinfomax.corinfomax_loss(z[0], z[1], state, axis_name=axis_name, **hp)
+  return loss, aux, new_state
+
+
+register("corinfomax", LossTerm(
+    fn=_corinfomax,
+    init=lambda dim, hp: (None, corinfomax.corinfomax_init_state(dim, r_init=hp["r_init"])),
+    defaults={**_defaults(corinfomax.corinfomax_loss), "r_init": 1.0}))
+
+
+# SSL-HSIC. With a target network the official step passes K = 4 views:
+# online predictions of views 1 and 2, then stop-gradient target projections
+# of views 2 and 1 (ssl_hsic/experiment.py); without one, the K = 2 online
+# projections. The kernel scale is a learnable loss parameter trained only by
+# the log-slope objective (its own Adam, `optim.loss_params_lr`).
+def _ssl_hsic(outs, params, state, rng, *, axis_name=None, learn_scale=True,
+              scale_num_samples=1024, scale=1.0, **hp):
+  del state, scale  # `scale` is only the initial value; the live one is params["scale"].
+  if "target_projection" in outs and "prediction" in outs:
+    p, t = outs["prediction"], outs["target_projection"]
+    views = jnp.stack([p[0], p[1], t[1], t[0]], axis=1)  # [B, K=4, D]
+  else:
+    views = jnp.moveaxis(outs["projection"], 0, 1)      # [B, V, D]
+  k_loss, k_scale = jax.random.split(rng)
+  scale = params["scale"]  # noqa: F841  (the learnable one)
+  loss, aux = hsic.ssl_hsic_loss(views, k_loss, scale=scale, axis_name=axis_name, **hp)
+  aux = dict(aux, kernel_scale=scale)
+  if learn_scale:
+    scale_obj = hsic.kernel_scale_objective(jax.lax.stop_gradient(views), k_scale, scale,
+                                            num_samples=scale_num_samples, kernel=hp["kernel"],
+                                            normalize=hp["normalize"], axis_name=axis_name)
+    aux["scale_objective"] = scale_obj
+    loss = loss + scale_obj - jax.lax.stop_gradient(scale_obj)  # value unchanged, gradient to scale
+  return loss, aux, None
+
+
+register("ssl_hsic", LossTerm(
+    fn=_ssl_hsic,
+    init=lambda dim, hp: ({"scale": jnp.asarray(hp["scale"], jnp.float32)}, None),
+    defaults={**_defaults(hsic.ssl_hsic_loss), "learn_scale": True, "scale_num_samples": 1024}))

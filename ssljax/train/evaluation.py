@@ -84,4 +84,4 @@ def linear_accuracy(train_f, train_y, test_f, test_y, *, num_classes, epochs, ba
 def _accuracies(scores, labels, num_classes, prefix):
   ks = (1, 5) if num_classes > 10 else (1,)
   acc = knn_lib.topk_accuracy(jnp.asarray(scores), jnp.asarray(labels), ks=ks)
-  return {f"{prefix}/top{k}": float(v) for k, v in zip(ks, acc)}
+  return {f"{prefix}/{name}": float(v) for name, v in acc.items()}

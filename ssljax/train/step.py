@@ -175,7 +175,7 @@ def make_train_step(config: ml_collections.ConfigDict, net: network_lib.SSLNetwo
     new_state = jax.tree.map(lambda n, o: jnp.where(finite, n, o), candidate, state)
     new_state = new_state.replace(step=state.step + 1,
                                   nonfinite_steps=state.nonfinite_steps + (~finite).astype(jnp.int32))
-    metrics["grad_norm"] = optax.global_norm(grads["online"])
+    metrics["grad_norm"] = optax.tree.norm(grads["online"])
     return new_state, metrics
 
   return train_step
@@ -196,8 +196,22 @@ def available_outputs(config, net) -> set[str]:
 
 
 def view_configs(data_cfg):
-  """The augmentation of each view, from ``config.data.augmentation``."""
-  return augment.view_configs_for(data_cfg.augmentation, data_cfg.image_size)
+  """The augmentation of each view, from ``config.data.augmentation``.
+
+  ``'byol'``: BYOL's asymmetric views; ``'fashion_mnist'``: the lighter variant
+  for small grayscale images (`augment.byol_view_configs`); ``'none'``: resize
+  only (for debugging and ablations).
+  """
+  size, kind = data_cfg.image_size, data_cfg.augmentation
+  if kind == "byol":
+    return augment.byol_view_configs(size)
+  if kind == "fashion_mnist":
+    return augment.byol_view_configs(size, dataset="fashion_mnist")
+  if kind == "none":
+    plain = augment.ViewConfig(output_size=size, crop_scale=None, flip_prob=0.0, jitter_prob=0.0,
+                               grayscale_prob=0.0, blur_prob=0.0, solarize_prob=0.0)
+    return plain, plain
+  raise ValueError(f"config.data.augmentation={kind!r}; expected 'byol', 'fashion_mnist' or 'none'")
 
 
 def _all_finite(tree) -> jax.Array:

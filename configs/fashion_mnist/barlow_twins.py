@@ -1,0 +1,21 @@
+r"""Barlow Twins on Fashion-MNIST, CPU-sized.
+
+Run::
+
+  python -m ssljax.main --config=configs/fashion_mnist/barlow_twins.py --workdir=runs/fmnist_barlow
+
+Barlow Twins: Zbontar et al., ICML 2021 (official `facebookresearch/barlowtwins`):
+λ = 0.0051, cross-correlation of batch-standardised embeddings.
+"""
+
+from ssljax import config as config_lib
+from ssljax import presets
+
+
+def get_config(arg=None):
+  a = config_lib.parse_arg(arg, runlocal=False, epochs=10.0)
+  c = config_lib.base_config()
+  c.method = "barlow_twins"
+  presets.fashion_mnist(c, runlocal=a.runlocal, epochs=a.epochs)
+  c.loss.terms = {"barlow_twins": {"weight": 1.0, "lambd": 0.0051}}
+  return config_lib.finalize(c)

@@ -1,0 +1,24 @@
+r"""VICReg with an entropy estimator in place of variance+covariance, on Fashion-MNIST.
+
+Run::
+
+  python -m ssljax.main --config=configs/fashion_mnist/vicreg_entropy.py:estimator=logdet --workdir=runs/fmnist_vicreg_logdet
+  python -m ssljax.main --config=configs/fashion_mnist/vicreg_entropy.py:estimator=pairwise_kl --workdir=runs/fmnist_vicreg_pkl
+
+"What Do We Maximize in Self-Supervised Learning?" (Shwartz-Ziv et al. 2022)
+and "An Information-Theoretic Perspective on VICReg" (NeurIPS 2023): the
+LogDet and pairwise-distance (Kolchinsky–Tracey KL / Bhattacharyya) entropy
+estimators replace VICReg's variance and covariance terms.
+"""
+
+from ssljax import config as config_lib
+from ssljax import presets
+
+
+def get_config(arg=None):
+  a = config_lib.parse_arg(arg, runlocal=False, epochs=10.0, estimator="logdet")
+  c = config_lib.base_config()
+  c.method = f"vicreg_{a.estimator}"
+  presets.fashion_mnist(c, runlocal=a.runlocal, epochs=a.epochs)
+  c.loss.terms = {"vicreg_entropy": {"weight": 1.0, "estimator": a.estimator}}
+  return config_lib.finalize(c)
