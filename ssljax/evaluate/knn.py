@@ -1,19 +1,21 @@
 """Weighted k-nearest-neighbour classifier on frozen features, and top-k accuracy.
 
 The kNN monitor of Wu et al. 2018, "Unsupervised Feature Learning via
-Non-Parametric Instance Discrimination" (InstDisc), §3.4 / Eq. (9), as used by
-solo-learn (``solo/utils/knn.py``, ``WeightedKNNClassifier``) and lightly
-(``lightly/utils/knn.py``, ``knn_predict``; benchmarks with k=200, T=0.1):
+Non-Parametric Instance Discrimination" (InstDisc; weighted kNN evaluation),
+as used by solo-learn (``solo/utils/knn.py``, ``WeightedKNNClassifier``,
+cosine branch) and lightly (``lightly/utils/knn.py``, ``knn_predict``):
 
   s_ij  = <x_i / ||x_i||, t_j / ||t_j||>                     (cosine similarity)
   N_i   = indices of the k largest s_ij over the training set
   w_ij  = exp(s_ij / T)                                      (j ∈ N_i)
   score_ic = Σ_{j ∈ N_i} w_ij · [y_j = c]
 
-and the prediction is ``argmax_c score_ic``. solo-learn and lightly both use
-``exp(s / T)`` weights (the paper's Eq. (9) has the same form); neither
-normalises the scores, so nor do we. solo-learn also offers a Euclidean
-distance; only the cosine version is implemented here.
+and the prediction is ``argmax_c score_ic``. Neither reference normalises the
+scores, so nor do we. Defaults k=200, T=0.1 are lightly's benchmark settings
+(``../shared/research/anchors.md`` §1.2); solo-learn's class defaults are
+k=20, T=0.07. solo-learn also offers a Euclidean variant (weights
+1/(d + eps)); only the cosine version is implemented here. solo-learn L2-
+normalises features before they reach the classifier; here the kernel does it.
 
 Memory is bounded by ``chunk_size × M`` similarities: the test rows are
 processed in chunks by ``lax.map`` inside one jitted function.
@@ -71,7 +73,7 @@ def knn_predict(train_features: jax.Array, train_labels: jax.Array, test_feature
     train_labels: integer labels ``[M]`` in ``[0, num_classes)``.
     test_features: queries ``[N, F]``.
     num_classes: number of classes ``C``.
-    k: neighbours per query (solo-learn / lightly default 200). Clipped to
+    k: neighbours per query (lightly's benchmarks: 200). Clipped to
       ``M`` when the memory bank is smaller.
     temperature: ``T`` of the ``exp(s / T)`` weights (default 0.1).
     chunk_size: test rows per chunk; peak memory is ``chunk_size × M`` floats.

@@ -8,9 +8,9 @@ is trained with SGD + momentum on features held in memory. The recipe follows
 the SSL-HSIC / BYOL evaluation (``../shared/research/ssl_hsic_corinfomax.md``
 §1.6: SGD, momentum 0.9, no Nesterov, no weight decay, cosine schedule) with
 two simplifications that suit pre-computed features: there is no data
-augmentation (features are computed once, as in solo-learn's offline kNN /
-lightly's linear benchmark on cached features), and the weights are the final
-ones (no Polyak EMA of the classifier). The same function trains the
+augmentation (features are computed once, on un-augmented images, whereas
+SSL-HSIC re-encodes random crops and flips every step), and the weights are
+the final ones (no Polyak EMA of the classifier). The same function trains the
 raw-pixel baseline: it accepts any ``[M, F]`` features.
 
 Feature normalisation (fitted on the training features and stored in the
@@ -28,9 +28,8 @@ monitor the representation: its gradient never reaches the encoder.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
-
 import functools
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp

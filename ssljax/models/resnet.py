@@ -24,6 +24,12 @@ synchronised across devices (sync-BN) without anything else to do. Inside
 ``jax.shard_map`` pass ``bn_axis_name='data'`` to get the same global
 statistics from per-device shards.
 
+Differences from Haiku's ResNet v1 (BYOL / SSL-HSIC): Haiku zero-initialises
+the last BN scale of every bottleneck block (here: ``zero_init_residual=True``),
+draws conv weights from a fan-in truncated normal, and pads with TF-style
+``'SAME'`` (asymmetric for strided convs on even inputs); we follow
+torchvision's symmetric ``k // 2`` padding and fan-out He init by default.
+
 Differences from torchvision that do not change shapes or counts: Flax's BN
 updates the running variance with the biased batch variance (torch uses the
 unbiased one), and ``bn_momentum=0.9`` is the decay of the running average

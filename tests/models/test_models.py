@@ -318,3 +318,12 @@ def test_sync_batchnorm_gradients_distributed_equivalence():
 
   assert_distributed_equivalence(loss, (flat, x), batch_axes=(None, 0), argnums=0,
                                  rtol=1e-4, atol=1e-6)
+
+
+def test_dtype_is_the_computation_dtype():
+  model = ResNet18(width=4, stem="cifar", dtype=jnp.bfloat16)
+  x = jnp.zeros((2, 8, 8, 3))
+  variables = _abstract_init(model, x.shape)
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(variables["params"]))
+  out = jax.eval_shape(lambda v: model.apply(v, x, train=False), variables)
+  assert out.dtype == jnp.bfloat16
