@@ -1,0 +1,224 @@
+"""Registry of the image datasets ssljax trains on.
+
+`get_dataset_info(name)` returns a frozen `DatasetInfo` with everything the
+loader and the augmentations need: the TFDS name and splits, the fixed host-side
+image shape, the per-channel mean/std (in [0, 1] units) used to normalise views,
+and the split sizes.
+
+Splits (TFDS names):
+
+* ``train_split``: the split used for self-supervised pre-training.
+* ``labeled_split``: the labelled training split for the linear probe / kNN
+  bank (differs from ``train_split`` only for STL-10, which pre-trains on
+  ``train+unlabelled``).
+* ``eval_split``: the held-out split reported in papers (ImageNet: ``validation``).
+
+Host shapes: fixed-size datasets keep their native shape. ImageNet images vary
+in size; the host decodes them, resizes the short side to 256 (aspect
+preserved) and center-crops 256x256 (see `ssljax.data.loader`), and the random
+resized crop to 224 runs on the device. Crops are therefore drawn from the
+central square of each image, not from the full frame as in BYOL's TF pipeline;
+this keeps host batches fixed-shape (jit-friendly) at a small loss of crop
+diversity on very elongated images.
+
+ImageNet-100 is ImageNet-2012 restricted to the 100 classes of CMC
+(Tian et al., 2020) listed in ``imagenet100_classes.txt`` (from solo-learn);
+labels are remapped to 0..99 in sorted-WordNet-id order, which is the order of
+torchvision's ``ImageFolder`` on a folder of those classes (solo-learn's setup).
+
+Example:
+  >>> info = get_dataset_info('cifar10')
+  >>> info.image_shape, info.mean
+  ((32, 32, 3), (0.4914, 0.4822, 0.4465))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Optional
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  """Static description of a dataset.
+
+  Attributes:
+    name: ssljax name (registry key).
+    tfds_name: TFDS builder name; ``None`` for in-package sources (``digits``).
+    num_classes: number of labels (after any class-subset remapping).
+    image_shape: fixed host-side shape ``(H, W, C)`` of ``uint8`` images.
+    mean: per-channel mean in [0, 1] units (length C).
+    std: per-channel standard deviation in [0, 1] units (length C).
+    train_split: split for self-supervised pre-training.
+    eval_split: held-out evaluation split.
+    num_train: examples in ``train_split``.
+    num_eval: examples in ``eval_split``.
+    labeled_split: labelled split for the linear probe / kNN bank.
+    num_labeled: examples in ``labeled_split``.
+    view_size: default side of augmented views (random-resized-crop output).
+    variable_size: stored images vary in size and are resized on the host.
+    class_subset: name of a class-subset list (``'imagenet100'``) or ``None``.
+  """
+
+  name: str
+  tfds_name: Optional[str]
+  num_classes: int
+  image_shape: tuple[int, int, int]
+  mean: tuple[float, ...]
+  std: tuple[float, ...]
+  train_split: str
+  eval_split: str
+  num_train: int
+  num_eval: int
+  labeled_split: str
+  num_labeled: int
+  view_size: int
+  variable_size: bool = False
+  class_subset: Optional[str] = None
+
+  @property
+  def num_channels(self) -> int:
+    return self.image_shape[-1]
+
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+_CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+_CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+_REGISTRY: dict[str, DatasetInfo] = {
+    # Mean/std computed from the 60k training images (IDX files).
+    "fashion_mnist": DatasetInfo(
+        name="fashion_mnist", tfds_name="fashion_mnist_idx", num_classes=10,
+        image_shape=(28, 28, 1), mean=(0.2860,), std=(0.3530,),
+        train_split="train", eval_split="test", num_train=60000, num_eval=10000,
+        labeled_split="train", num_labeled=60000, view_size=28),
+    # solo-learn's CIFAR values (classification_dataloader.py); std is the
+    # per-pixel std of the training set, not the 0.2023/0.1994/0.2010 of some repos.
+    "cifar10": DatasetInfo(
+        name="cifar10", tfds_name="cifar10", num_classes=10, image_shape=(32, 32, 3),
+        mean=_CIFAR10_MEAN, std=_CIFAR10_STD,
+        train_split="train", eval_split="test", num_train=50000, num_eval=10000,
+        labeled_split="train", num_labeled=50000, view_size=32),
+    # Training-set statistics of CIFAR-100 (solo-learn reuses CIFAR-10's values).
+    "cifar100": DatasetInfo(
+        name="cifar100", tfds_name="cifar100", num_classes=100, image_shape=(32, 32, 3),
+        mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762),
+        train_split="train", eval_split="test", num_train=50000, num_eval=10000,
+        labeled_split="train", num_labeled=50000, view_size=32),
+    # solo-learn's STL-10 values; TFDS labels the unlabelled split -1.
+    "stl10": DatasetInfo(
+        name="stl10", tfds_name="stl10", num_classes=10, image_shape=(96, 96, 3),
+        mean=(0.4914, 0.4823, 0.4466), std=(0.247, 0.243, 0.261),
+        train_split="train+unlabelled", eval_split="test", num_train=105000, num_eval=8000,
+        labeled_split="train", num_labeled=5000, view_size=96),
+    "imagenet2012": DatasetInfo(
+        name="imagenet2012", tfds_name="imagenet2012", num_classes=1000,
+        image_shape=(256, 256, 3), mean=_IMAGENET_MEAN, std=_IMAGENET_STD,
+        train_split="train", eval_split="validation", num_train=1281167, num_eval=50000,
+        labeled_split="train", num_labeled=1281167, view_size=224, variable_size=True),
+    "imagenet100": DatasetInfo(
+        name="imagenet100", tfds_name="imagenet2012", num_classes=100,
+        image_shape=(256, 256, 3), mean=_IMAGENET_MEAN, std=_IMAGENET_STD,
+        train_split="train", eval_split="validation", num_train=126689, num_eval=5000,
+        labeled_split="train", num_labeled=126689, view_size=224, variable_size=True,
+        class_subset="imagenet100"),
+    # scikit-learn's 8x8 digits (0..16 rescaled to uint8), for tiny offline
+    # tests: train = the first 1500 images, test = the remaining 297.
+    "digits": DatasetInfo(
+        name="digits", tfds_name=None, num_classes=10, image_shape=(8, 8, 1),
+        mean=(0.3052,), std=(0.3749,),
+        train_split="train", eval_split="test", num_train=1500, num_eval=297,
+        labeled_split="train", num_labeled=1500, view_size=8),
+}
+
+_ALIASES = {"imagenet": "imagenet2012", "imagenet1k": "imagenet2012",
+            "fashion-mnist": "fashion_mnist", "fashionmnist": "fashion_mnist"}
+
+
+def dataset_names() -> tuple[str, ...]:
+  """The registered dataset names."""
+  return tuple(_REGISTRY)
+
+
+def get_dataset_info(name: str) -> DatasetInfo:
+  """Returns the `DatasetInfo` of ``name`` (case-insensitive; a few aliases).
+
+  Raises:
+    ValueError: for an unknown name; the message lists the valid names.
+  """
+  if not isinstance(name, str):
+    raise ValueError(f"Dataset name must be a string, got {type(name).__name__}.")
+  key = _ALIASES.get(name.lower(), name.lower())
+  if key not in _REGISTRY:
+    raise ValueError(f"Unknown dataset {name!r}. Valid names: {', '.join(_REGISTRY)} "
+                     f"(aliases: {', '.join(_ALIASES)}).")
+  return _REGISTRY[key]
+
+
+@functools.lru_cache(maxsize=None)
+def class_subset_wnids(subset: str = "imagenet100") -> tuple[str, ...]:
+  """WordNet ids of a class subset, in the order of the shipped list file.
+
+  Args:
+    subset: ``'imagenet100'`` (file ``imagenet100_classes.txt`` next to this module).
+  """
+  path = os.path.join(os.path.dirname(__file__), f"{subset}_classes.txt")
+  if not os.path.isfile(path):
+    raise ValueError(f"Unknown class subset {subset!r} (no file {os.path.basename(path)}).")
+  with open(path, encoding="utf-8") as f:
+    wnids = tuple(tok for line in f if not line.startswith("#") for tok in line.split())
+  if len(set(wnids)) != len(wnids):
+    raise ValueError(f"{path}: duplicate class ids.")
+  return wnids
+
+
+def subset_label_map(class_names: list[str] | tuple[str, ...], subset: str = "imagenet100") -> np.ndarray:
+  """Maps original label ids to subset labels 0..K-1 (sorted-wnid order), else -1.
+
+  Args:
+    class_names: the original ClassLabel names, e.g. TFDS ``imagenet2012``'s
+      1000 WordNet ids (``builder.info.features['label'].names``).
+    subset: class-subset name.
+
+  Returns:
+    ``int32 [len(class_names)]``: new label of each original label, ``-1`` for
+    classes outside the subset.
+
+  Raises:
+    ValueError: if a subset class is missing from ``class_names``.
+  """
+  wnids = sorted(class_subset_wnids(subset))
+  index = {n: i for i, n in enumerate(class_names)}
+  missing = [w for w in wnids if w not in index]
+  if missing:
+    raise ValueError(f"{len(missing)} classes of {subset!r} are not among the dataset's "
+                     f"class names (e.g. {missing[:3]}); is this ImageNet-2012?")
+  table = np.full(len(class_names), -1, np.int32)
+  for new, w in enumerate(wnids):
+    table[index[w]] = new
+  return table
+
+
+def prepare_instructions(info: DatasetInfo, data_dir: Optional[str] = None) -> str:
+  """How to prepare ``info``'s data so the TF-free loader can read it."""
+  where = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+  if info.tfds_name is None:
+    return f"{info.name!r} ships with scikit-learn; `pip install scikit-learn`."
+  if info.tfds_name == "fashion_mnist_idx":
+    return ("It is built automatically from the IDX files: sudo apt-get install "
+            "dataset-fashion-mnist, or set SSLJAX_FASHION_MNIST_DIR to a folder with the four "
+            "IDX files.")
+  manual = ""
+  if info.tfds_name == "imagenet2012":
+    manual = (f" ImageNet needs a manual download: put ILSVRC2012_img_train.tar and "
+              f"ILSVRC2012_img_val.tar in {where}/downloads/manual/ first.")
+  return (f"Prepare it once in array_record format (the only format readable without "
+          f"TensorFlow) on a machine with TensorFlow and internet:{manual} "
+          f"pip install 'ssljax[tf]' && tfds build {info.tfds_name} --file_format=array_record "
+          f"--data_dir={where} ; or point --config.data.data_dir (the `data_dir` argument) at a "
+          f"TFDS data dir where it is already prepared in array_record format.")
