@@ -33,11 +33,25 @@ saturation, hue and to-grayscale are identities (an image with R = G = B has
 zero saturation and undefined hue, and is already grey), so a 1-channel view
 stays 1-channel.
 
-Implementation note: under ``vmap`` a per-example ``lax.cond`` evaluates both
+Deviations from BYOL's code (all small, all deliberate):
+
+* the crop is resampled from the full (host-side) image with
+  ``jax.image.scale_and_translate``, so cubic taps just outside the crop box
+  read real neighbouring pixels, where TF's decode-crop-then-resize clamps at
+  the crop edge (only the outermost output pixels differ slightly);
+* for ImageNet the crop is drawn from the 256x256 host image (short side
+  resized to 256, center-cropped; see `ssljax.data.datasets`), not from the
+  full JPEG;
+* an op with probability p is applied iff ``u < p`` (BYOL: ``u <= p``), so
+  p = 0 never applies;
+* grayscale inputs are supported (above); BYOL assumes RGB.
+
+Implementation notes: under ``vmap`` a per-example ``lax.cond`` evaluates both
 branches, so the random-order jitter is written as four "slots"; each slot runs
 brightness, contrast and ONE combined HSV round trip and keeps the result of
-the op that the permutation assigns to it. This costs 4 HSV round trips per
-image instead of the 8 of a switch over the four ops per slot.
+the op that the permutation assigns to it (4 HSV round trips per image instead
+of the 8 of a switch over the four ops per slot). `augment_views` traces views
+that differ only in probabilities (BYOL's two views) once and vmaps over them.
 
 Example:
   >>> v1, v2 = byol_view_configs(32)
