@@ -59,11 +59,14 @@ def distributed_value_and_grad(fn: Callable[..., jax.Array], args: Sequence[jax.
     return jax.tree.map(np.asarray, out)
   devices = jax.devices()[: (num_devices or len(jax.devices()))]
   mesh = parallel.make_data_mesh(devices)
-  specs = tuple(_spec(ax, jnp.ndim(a)) for ax, a in zip(batch_axes, args))
+  specs = tuple(jax.tree.map(lambda x, ax=ax: _spec(ax, np.ndim(x)), a)
+                for ax, a in zip(batch_axes, args))
   for a, ax in zip(args, batch_axes):
-    if ax is not None:
+    if ax is not None and hasattr(a, "shape"):
       parallel.check_divisible(a.shape[ax], len(devices), what="test batch")
-  args = tuple(jax.device_put(a, NamedSharding(mesh, s)) for a, s in zip(args, specs))
+  args = tuple(jax.device_put(a, jax.tree.map(lambda sp: NamedSharding(mesh, sp), s,
+                                               is_leaf=lambda x: isinstance(x, P)))
+               for a, s in zip(args, specs))
   if mode == "jit":
     f = functools.partial(fn, axis_name=None)
   elif mode == "shard_map":

@@ -227,7 +227,7 @@ def evaluate(config, state, s, embed_fn, *, final: bool) -> dict[str, float]:
   bs = state.batch_stats
   ecfg = config.eval
   kw = dict(mesh=mesh, batch_size=ecfg.batch_size)
-  train_f, train_y = evaluation.extract(embed_fn, params, bs, config.data, info.train_split,
+  train_f, train_y = evaluation.extract(embed_fn, params, bs, config.data, info.labeled_split,
                                         max_examples=ecfg.knn_train_examples, **kw)
   test_f, test_y = evaluation.extract(embed_fn, params, bs, config.data, info.eval_split, **kw)
   nc = config.data.num_classes
@@ -248,7 +248,7 @@ def evaluate(config, state, s, embed_fn, *, final: bool) -> dict[str, float]:
 
 def pixel_baseline(config, info) -> dict[str, float]:
   """The same linear-probe recipe on raw (normalised, flattened) pixels."""
-  xs, ys = loader.load_split_arrays(config.data.name, info.train_split, config.data.data_dir)
+  xs, ys = loader.load_split_arrays(config.data.name, info.labeled_split, config.data.data_dir)
   xt, yt = loader.load_split_arrays(config.data.name, info.eval_split, config.data.data_dir)
   n = config.eval.linear_train_examples
   if n > 0:

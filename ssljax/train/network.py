@@ -42,8 +42,11 @@ class SSLNetwork(nn.Module):
     if project_only:
       return out
     if self.predictor_dim:
+      # BYOL / SSL-HSIC predictors have no output bias, like their projectors.
       out["prediction"] = models.MLPHead(tuple(self.predictor_hidden), self.predictor_dim,
-                                         use_bn=self.projector_bn, name="predictor")(z, train=train)
+                                         use_bn=self.projector_bn,
+                                         last_bias=self.projector_last_bias,
+                                         name="predictor")(z, train=train)
     if self.variance_head:
       out["logvar"] = nn.Dense(self.projector_dim, name="logvar_head")(h)
     if self.cluster_classes:

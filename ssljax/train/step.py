@@ -150,9 +150,13 @@ def make_train_step(config: ml_collections.ConfigDict, net: network_lib.SSLNetwo
       # Online linear probe on stop-gradient embeddings of the first view.
       logits = network_lib.LinearProbe(num_classes).apply(
           {"params": params["probe"]}, jax.lax.stop_gradient(outs["embedding"][0]))
-      probe_loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
+      # Unlabelled examples (label < 0, e.g. STL-10's unlabelled split) do not train the probe.
+      labelled = (batch["label"] >= 0).astype(jnp.float32)
+      n_lab = jnp.maximum(labelled.sum(), 1.0)
+      ce = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.maximum(batch["label"], 0))
+      probe_loss = jnp.sum(ce * labelled) / n_lab
       metrics["probe/loss"] = probe_loss
-      metrics["probe/accuracy"] = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
+      metrics["probe/accuracy"] = jnp.sum((jnp.argmax(logits, -1) == batch["label"]) * labelled) / n_lab
       metrics["loss"] = ssl_loss
       return ssl_loss + probe_loss, (metrics, bs, new_loss_state)
 

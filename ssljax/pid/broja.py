@@ -1,0 +1,427 @@
+"""Solvers for the BROJA program ``min_{q ∈ Δ_p} I_q(Y; X1, X2)`` (nats).
+
+``Δ_p = {q ≥ 0 : q(x1,y) = p(x1,y), q(x2,y) = p(x2,y)}`` for a joint pmf
+``p[x1, x2, y]`` (Bertschinger, Rauh, Olbrich, Jost and Ay 2014, "Quantifying
+unique information", Entropy 16:2161, Eq. 4–5). The minimum V* is the
+"union information"; `ssljax.pid.discrete.pid_broja` turns it into PID atoms.
+
+Two solvers, both pure JAX (``lax.while_loop``; ``jax.jit`` and ``jax.vmap``
+work; not differentiated through: see `pid_broja` for the gradient):
+
+* ``'newton'``: a log-barrier interior-point method on the **Lagrange dual**
+  (a geometric program), with damped Newton steps. Certified to ``tol`` nats by
+  a primal–dual gap; 40–150 Newton steps whatever the pmf. Each step solves a
+  dense ``(|X1|+|X2|)·|Y|`` system, so it is for small alphabets (≲ 16 symbols
+  per variable). This is the default where ``(|X1|+|X2|)·|Y| ≤ 512``.
+* ``'alternating'``: the alternating divergence minimisation of the research
+  note (§5.2) and of ``infodeco/computeUI`` (admUI, Banerjee, Rauh and Montúfar
+  2018, arXiv 1709.07487): cheap ``O(|X1||X2||Y|)`` steps, but sublinear
+  convergence when the optimum lies on the boundary of Δ_p (typical for
+  random pmfs: ≈1e-6 nats after 3000 steps on 5×5×5). Used for large alphabets.
+
+Why not only the alternating scheme: measured on random full-support pmfs
+(5×5×5, 8×8×8) it needs thousands of outer steps for 1e-6 nats and its
+certificate lags further; Makkeh, Theis and Vicente (Entropy 2017, 19:530;
+BROJA-2PID, Entropy 2018, 20:271) likewise found first-order methods unreliable
+and interior-point (cone) methods robust.
+
+**The dual used by the Newton solver.** Writing the objective as
+``Σ q log[q / (q(x1,x2) p(y))]``, Lagrange multipliers ``λ(x1,y)``, ``μ(x2,y)``
+for the two marginal constraints and minimising over each column
+``q(x1,x2,·)`` (Gibbs' inequality) gives::
+
+  V* = max_{λ, μ}  Σ λ(x1,y) p(x1,y) + Σ μ(x2,y) p(x2,y)
+       s.t.  g_c(λ, μ) = log Σ_y p(y) exp(λ(x1,y) + μ(x2,y)) ≤ 0   for every column c = (x1, x2)
+
+(sums over cells where p(x1,y) > 0 and p(x2,y) > 0). At the optimum
+``q(y | x1,x2) = p(y) exp(λ + μ)`` on columns with mass, and ``λ(x1,y) + μ(x2,y)``
+is ∂V*/∂p(x1,x2,y) up to a constant (envelope theorem). Any feasible (λ, μ)
+(made feasible by a constant shift ``−max_c g_c``) gives a certified lower
+bound; the barrier's primal point, polished onto Δ_p by iterative proportional
+fitting, gives the upper bound.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.scipy.special import logsumexp
+
+__all__ = ["BrojaSolution", "broja_coupling", "NEWTON_MAX_SYSTEM"]
+
+# Largest dual system (|X1|+|X2|)·|Y| for which method='auto' picks Newton.
+NEWTON_MAX_SYSTEM = 512
+
+
+class BrojaSolution(NamedTuple):
+  """Result of `broja_coupling`; every information value is in **nats**.
+
+  Attributes:
+    q: ``[|X1|, |X2|, |Y|]`` a (near-)minimising coupling in Δ_p.
+    min_mi: the estimate of ``V* = min_{q∈Δ_p} I_q(Y;X1,X2)``: the certified
+      lower bound, clipped to ``[max(I(Y;X1), I(Y;X2)), I(Y;X1,X2)]`` (bounds
+      every member of Δ_p obeys) so that the PID atoms are ≥ 0.
+    lower_bound: the Lagrangian lower bound ``≤ V*`` (before clipping).
+    upper_bound: ``I_q(Y;X1,X2)`` of the returned ``q`` (≥ V* up to
+      ``marginal_error``).
+    gap: ``upper_bound − lower_bound``; the error of ``min_mi`` is at most this.
+    lam: ``[|X1|, |Y|]`` multipliers of ``q(x1,y) = p(x1,y)`` (0 where p(x1,y) = 0).
+    mu: ``[|X2|, |Y|]`` multipliers of ``q(x2,y) = p(x2,y)`` (0 where p(x2,y) = 0).
+    iterations: Newton steps (``'newton'``) or outer steps (``'alternating'``).
+    marginal_error: ``max |q(x_i,y) − p(x_i,y)|`` over both constraints.
+  """
+
+  q: jax.Array
+  min_mi: jax.Array
+  lower_bound: jax.Array
+  upper_bound: jax.Array
+  gap: jax.Array
+  lam: jax.Array
+  mu: jax.Array
+  iterations: jax.Array
+  marginal_error: jax.Array
+
+
+# ---------------------------------------------------------------------------
+# Shared pieces.
+# ---------------------------------------------------------------------------
+
+def _safe_log(x):
+  return jnp.log(jnp.where(x > 0, x, 1.0))
+
+
+def _safe_div(num, den):
+  ok = den > 0
+  return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
+
+
+class _Problem(NamedTuple):
+  p: jax.Array       # [n1, n2, ny] normalised
+  p1y: jax.Array     # [n1, ny]
+  p2y: jax.Array     # [n2, ny]
+  py: jax.Array      # [ny]
+  m1: jax.Array      # [n1, ny] bool, p(x1,y) > 0
+  m2: jax.Array      # [n2, ny] bool
+  allowed: jax.Array  # [n1, n2, ny] cells any q ∈ Δ_p may charge
+  colok: jax.Array   # [n1, n2] columns with at least one allowed cell
+
+
+def _problem(p: jax.Array) -> _Problem:
+  p1y, p2y, py = p.sum(1), p.sum(0), p.sum((0, 1))
+  m1, m2 = p1y > 0, p2y > 0
+  allowed = m1[:, None, :] & m2[None, :, :]
+  return _Problem(p, p1y, p2y, py, m1, m2, allowed, allowed.any(2))
+
+
+def _objective(pb: _Problem, q: jax.Array) -> jax.Array:
+  """I_q(Y;X1,X2) = Σ q log[q / (q(x1,x2) p(y))] in nats (q(y) = p(y) on Δ_p)."""
+  r = q.sum(2)
+  log_ratio = _safe_log(q) - _safe_log(r)[:, :, None] - _safe_log(pb.py)[None, None, :]
+  return jnp.sum(jnp.where(q > 0, q * log_ratio, 0.0))
+
+
+def _log_columns(pb: _Problem, lam, mu):
+  """Per-column g_c = log Σ_y p(y) e^{λ+μ} and the softmax weights w_c(y)."""
+  s = jnp.where(pb.allowed, _safe_log(pb.py) + lam[:, None, :] + mu[None, :, :], -jnp.inf)
+  g = logsumexp(jnp.where(pb.colok[:, :, None], s, 0.0), axis=2)
+  g = jnp.where(pb.colok, g, -1.0)  # empty columns carry no constraint
+  w = jnp.where(pb.allowed, jnp.exp(s - g[:, :, None]), 0.0)
+  return g, w
+
+
+def _dual_value(pb: _Problem, lam, mu):
+  return (jnp.sum(jnp.where(pb.m1, lam * pb.p1y, 0.0))
+          + jnp.sum(jnp.where(pb.m2, mu * pb.p2y, 0.0)))
+
+
+def _lower_bound(pb: _Problem, lam, mu):
+  # Shift λ by the largest constraint value: the shifted point is dual feasible,
+  # so its dual value is a valid lower bound on V*.
+  g, _ = _log_columns(pb, lam, mu)
+  gmax = jnp.max(jnp.where(pb.colok, g, -jnp.inf))
+  return _dual_value(pb, lam, mu) - gmax
+
+
+def _ipf(pb: _Problem, kernel, a, b, sweeps: int):
+  """``sweeps`` iterative-proportional-fitting sweeps of ``kernel · a · b`` onto Δ_p."""
+  def sweep(_, ab):
+    a, b = ab
+    a = _safe_div(pb.p1y, jnp.einsum("ijy,jy->iy", kernel, b))
+    b = _safe_div(pb.p2y, jnp.einsum("ijy,iy->jy", kernel, a))
+    return a, b
+  return lax.fori_loop(0, sweeps, sweep, (a, b))
+
+
+def _marginal_error(pb: _Problem, q):
+  return jnp.maximum(jnp.max(jnp.abs(q.sum(1) - pb.p1y)), jnp.max(jnp.abs(q.sum(0) - pb.p2y)))
+
+
+def _finish(pb: _Problem, q, lam, mu, lb, it) -> BrojaSolution:
+  n1, n2, ny = pb.p.shape
+  i1 = _mi(pb.p1y)
+  i2 = _mi(pb.p2y)
+  i12 = _mi(pb.p.reshape(n1 * n2, ny))
+  ub = _objective(pb, q)
+  # The upper bound of a feasible q is the more accurate end when the dual lags
+  # (alternating solver); if rounding leaves q slightly infeasible (ub < lb) the
+  # lower bound is the valid one. Both lie within ``gap`` of V*.
+  v = jnp.clip(jnp.maximum(lb, ub), jnp.maximum(i1, i2), i12)
+  return BrojaSolution(q=q, min_mi=v, lower_bound=lb, upper_bound=ub, gap=ub - lb,
+                       lam=jnp.where(pb.m1, lam, 0.0), mu=jnp.where(pb.m2, mu, 0.0),
+                       iterations=it, marginal_error=_marginal_error(pb, q))
+
+
+def _mi(pxy):
+  px, py = pxy.sum(1), pxy.sum(0)
+  log_ratio = _safe_log(pxy) - _safe_log(px)[:, None] - _safe_log(py)[None, :]
+  return jnp.sum(jnp.where(pxy > 0, pxy * log_ratio, 0.0))
+
+
+# ---------------------------------------------------------------------------
+# Newton: log-barrier interior point on the dual.
+# ---------------------------------------------------------------------------
+
+def _solve_newton(pb: _Problem, tol: float, max_iters: int, barrier_factor: float,
+                  center_tol: float, stage_iters: int, polish_sweeps: int):
+  """Path-following log-barrier method on the dual, maximising
+  ``Φ_t(θ) = t·⟨θ, p_marg⟩ + Σ_c log(−g_c(θ))`` for growing t (θ = (λ, μ))."""
+  n1, n2, ny = pb.p.shape
+  dtype = pb.p.dtype
+  nvar = (n1 + n2) * ny
+  # Barrier weight of column c: its mass under the product coupling
+  # p(x1|y) p(x2|y) p(y) (sums to 1). Weighting by mass keeps the barrier
+  # problem well scaled when some columns carry ~1e-10 of the mass (unit weights
+  # make their multipliers run to ~1/(t·mass)); the central path still ends at
+  # the optimum and the gap at a centred point is ≈ Σ_c ω_c / t = 1/t.
+  omega = jnp.einsum("iy,jy->ij", pb.p1y, _safe_div(pb.p2y, pb.py[None, :]))
+  omega = jnp.where(pb.colok, jnp.maximum(omega, jnp.finfo(dtype).tiny), 0.0)
+  mask = jnp.concatenate([pb.m1.reshape(-1), pb.m2.reshape(-1)])
+  pm = jnp.concatenate([jnp.where(pb.m1, pb.p1y, 0.0).reshape(-1),
+                        jnp.where(pb.m2, pb.p2y, 0.0).reshape(-1)])
+  # Gauge directions λ(·,y) += κ, μ(·,y) −= κ leave everything unchanged; a
+  # rank-|Y| penalty along them makes the Newton system non-singular without
+  # changing the step in the other directions (the gradient is orthogonal to them).
+  gauge = jnp.concatenate([
+      jnp.where(pb.m1[:, :, None], jnp.eye(ny, dtype=dtype)[None], 0.0).reshape(n1 * ny, ny),
+      -jnp.where(pb.m2[:, :, None], jnp.eye(ny, dtype=dtype)[None], 0.0).reshape(n2 * ny, ny)])
+  eye_n1 = jnp.eye(n1, dtype=dtype)
+  eye_n2 = jnp.eye(n2, dtype=dtype)
+
+  def split(theta):
+    return theta[: n1 * ny].reshape(n1, ny), theta[n1 * ny:].reshape(n2, ny)
+
+  def feasible(theta):
+    g, _ = _log_columns(pb, *split(theta))
+    return jnp.all(jnp.where(pb.colok, g < 0, True))
+
+  def barrier(t, theta):
+    """Φ_t(θ) (−inf outside the domain) and the magnitude of its terms (for rounding)."""
+    g, _ = _log_columns(pb, *split(theta))
+    ok = jnp.all(jnp.where(pb.colok, g < 0, True))
+    lin = t * pm * theta
+    logs = omega * jnp.log(jnp.where(pb.colok & (g < 0), -g, 1.0))
+    val = jnp.sum(lin) + jnp.sum(logs)
+    mag = jnp.sum(jnp.abs(lin)) + jnp.sum(jnp.abs(logs))
+    return jnp.where(ok, val, -jnp.inf), mag
+
+  def newton(t, theta):
+    """Newton step d, decrement ⟨∇Φ_t, d⟩ and path tangent dθ/dt = M⁻¹ p_marg."""
+    g, w = _log_columns(pb, *split(theta))
+    gi = jnp.where(pb.colok, omega / g, 0.0)  # ω_c/g_c < 0
+    grad_b = jnp.concatenate([jnp.einsum("ij,ijy->iy", gi, w).reshape(-1),
+                              jnp.einsum("ij,ijy->jy", gi, w).reshape(-1)])
+    grad = jnp.where(mask, t * pm + grad_b, 0.0)
+    # M = −∇²(barrier) = Σ_c ω_c [(−1/g_c)(diag w_c − w_c w_cᵀ) + ∇g_c ∇g_cᵀ / g_c²],
+    # with ∇g_c = w_c on both the λ(x1,·) and μ(x2,·) blocks of column c.
+    ww = w[..., :, None] * w[..., None, :]
+    gi2 = jnp.where(pb.colok, gi / jnp.where(pb.colok, g, 1.0), 0.0)  # ω_c/g_c²
+    k = (gi + gi2)[..., None, None] * ww - gi[..., None, None] * (
+        w[..., :, None] * jnp.eye(ny, dtype=dtype))
+    b1 = jnp.einsum("ijyz,ik->iykz", k, eye_n1).reshape(n1 * ny, n1 * ny)
+    b2 = jnp.einsum("ijyz,jk->jykz", k, eye_n2).reshape(n2 * ny, n2 * ny)
+    c = k.transpose(0, 2, 1, 3).reshape(n1 * ny, n2 * ny)
+    hess = jnp.block([[b1, c], [c.T, b2]])
+    # Jacobi scaling: rows of columns with tiny mass are ~1e-10 of the others;
+    # solving D M D y = D rhs with D = diag(M)^(-1/2) keeps them accurate.
+    diag = jnp.where(mask, jnp.diag(hess), 1.0)
+    dinv = jnp.where(mask & (diag > 0), jax.lax.rsqrt(jnp.where(diag > 0, diag, 1.0)), 1.0)
+    hs = jnp.where(mask[:, None] & mask[None, :], hess * dinv[:, None] * dinv[None, :], 0.0)
+    hs = hs + jnp.diag(jnp.where(mask, 0.0, 1.0))
+    # Gauge directions in scaled coordinates (D⁻¹v, unit norm): a rank-|Y|
+    # penalty along them, plus a relative ridge against rounding.
+    u = gauge / dinv[:, None]
+    u = u * jax.lax.rsqrt(jnp.maximum(jnp.sum(u * u, axis=0, keepdims=True), 1e-300))
+    hs = hs + u @ u.T + 1e-13 * jnp.eye(nvar, dtype=dtype)
+    chol = jnp.linalg.cholesky(hs)
+    rhs = jnp.stack([grad, pm], axis=1) * dinv[:, None]
+    sol = jax.scipy.linalg.cho_solve((chol, True), rhs) * dinv[:, None]
+    sol = jnp.where(jnp.isfinite(sol), sol, 0.0)
+    d, tangent = sol[:, 0], jnp.where(mask, sol[:, 1], 0.0)
+    return d, jnp.dot(grad, d), tangent
+
+  def backtrack(ok_fn, s0):
+    return lax.while_loop(lambda s: jnp.logical_and(s > 1e-14, jnp.logical_not(ok_fn(s))),
+                          lambda s: 0.5 * s, jnp.asarray(s0, dtype))
+
+  def ascent_ok(t, theta, direction, slope):
+    # Armijo test Φ_t(θ + s·dir) ≥ Φ_t(θ) + s·slope/4, with a slack for the
+    # rounding of Φ_t (|Φ_t| grows like t). Always testing the barrier value,
+    # never feasibility alone, stops steps that jam an iterate against the
+    # boundary of a light column (its barrier term is weighted by ω_c ≪ 1).
+    f0, mag = barrier(t, theta)
+    slack = 64.0 * jnp.finfo(dtype).eps * mag
+    return lambda s: barrier(t, theta + s * direction)[0] >= f0 + 0.25 * s * slope - slack
+
+  def primal(t, theta):
+    # Primal point of the barrier problem (column mass ω_c/(t·(−g_c)), profile
+    # w_c(y)), polished onto Δ_p by IPF so that it is feasible.
+    g, w = _log_columns(pb, *split(theta))
+    mass = jnp.where(pb.colok, omega / (t * jnp.where(pb.colok, -g, 1.0)), 0.0)
+    kernel = mass[:, :, None] * w
+    a, b = _ipf(pb, kernel, pb.m1.astype(dtype), pb.m2.astype(dtype), polish_sweeps)
+    return kernel * a[:, None, :] * b[None, :, :]
+
+  def certified_gap(t, theta):
+    # Upper minus lower bound; the upper bound only counts once the polished
+    # primal point satisfies the marginals to ``tol`` (else +inf: keep going).
+    q = primal(t, theta)
+    gap = _objective(pb, q) - _lower_bound(pb, *split(theta))
+    return jnp.where(_marginal_error(pb, q) <= tol, gap, jnp.inf)
+
+  def body(state):
+    theta, t, it, stage_it, _ = state
+    d, dec, tangent = newton(t, theta)
+    at_centre = jnp.logical_or(dec <= 2.0 * center_tol, stage_it >= stage_iters)
+    gap = lax.cond(at_centre, certified_gap, lambda *_: jnp.asarray(jnp.inf, dtype), t, theta)
+    # Done when the certified gap is below tol, or (the usual barrier rule) when
+    # the centred point's duality-gap bound Σ_c ω_c / t = 1/t is.
+    done = jnp.logical_or(gap <= tol, jnp.logical_and(at_centre, t * tol >= 1.0))
+    advance = jnp.logical_and(at_centre, jnp.logical_not(done))
+    # Centring step at the current t, or (when centred) a predictor step along
+    # the central path to t·barrier_factor, linear in log t (dθ/dlog t = t·M⁻¹ p_marg;
+    # θ(t) moves like log t), kept feasible.
+    t_next = jnp.where(advance, t * barrier_factor, t)
+    direction = jnp.where(advance, t * jnp.log(t_next / t) * tangent, d)
+    # The predictor must not lower Φ at the new t (slope 0); the corrector is a
+    # damped Newton step.
+    s = backtrack(ascent_ok(t_next, theta, direction, jnp.where(advance, 0.0, dec)), 1.0)
+    s = jnp.where(jnp.logical_or(done, s <= 1e-14), 0.0, s)
+    return (theta + s * direction, t_next, it + 1, jnp.where(advance, 0, stage_it + 1), done)
+
+  def cond(state):
+    return jnp.logical_and(state[2] < max_iters, jnp.logical_not(state[4]))
+
+  # Strictly feasible start: λ = 0, μ = −1 gives g_c ≤ −1 < 0.
+  theta0 = jnp.concatenate([jnp.zeros(n1 * ny, dtype), -jnp.ones(n2 * ny, dtype)])
+  t0 = jnp.asarray(1.0, dtype)
+  zero = jnp.asarray(0, jnp.int32)
+  theta, t, it, _, _ = lax.while_loop(cond, body, (theta0, t0, zero, zero, jnp.asarray(False)))
+  lam, mu = split(theta)
+  return primal(t, theta), lam, mu, _lower_bound(pb, lam, mu), it
+
+
+# ---------------------------------------------------------------------------
+# Alternating divergence minimisation.
+# ---------------------------------------------------------------------------
+
+def _solve_alternating(pb: _Problem, tol: float, max_iters: int, ipf_iters: int, init=None,
+                       active=True):
+  """Alternating divergence minimisation; ``init = (q, a, b)`` warm-starts it and
+  ``active=False`` skips it (for the Newton fallback under ``vmap``)."""
+  dtype = pb.p.dtype
+  if init is None:
+    # Start at p(x1|y) p(x2|y) p(y) ∈ Δ_p; it has the largest support any member
+    # of Δ_p can have (the iteration never revives an (x1, x2) column of zero mass).
+    q0 = pb.p1y[:, None, :] * _safe_div(pb.p2y, pb.py[None, :])[None, :, :]
+    init = (q0, pb.m1.astype(dtype), pb.m2.astype(dtype))
+
+  def body(state):
+    q, a, b, _, it = state
+    # r ← q(x1,x2); q ← I-projection of r ⊗ p(y) onto Δ_p by IPF, warm-started.
+    kernel = q.sum(2)[:, :, None] * pb.py[None, None, :]
+    a, b = _ipf(pb, kernel, a, b, ipf_iters)
+    q = kernel * a[:, None, :] * b[None, :, :]
+    # At the fixed point λ = log a, μ = log b are the dual multipliers.
+    gap = _objective(pb, q) - _lower_bound(pb, _safe_log(a), _safe_log(b))
+    return q, a, b, gap, it + 1
+
+  def cond(state):
+    return jnp.logical_and(jnp.logical_and(active, state[4] < max_iters), state[3] > tol)
+
+  state = (*init, jnp.asarray(jnp.inf, dtype), jnp.asarray(0, jnp.int32))
+  q, a, b, _, it = lax.while_loop(cond, body, state)
+  lam, mu = _safe_log(a), _safe_log(b)
+  return q, lam, mu, _lower_bound(pb, lam, mu), it
+
+
+# ---------------------------------------------------------------------------
+# Public entry point.
+# ---------------------------------------------------------------------------
+
+def _center_tol(dtype) -> float:
+  return 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-4
+
+
+def _default_tol(dtype) -> float:
+  return 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-5
+
+
+def broja_coupling(p: jax.Array, *, method: str = "auto", tol: float | None = None,
+                   max_iters: int | None = None, ipf_iters: int = 5,
+                   barrier_factor: float = 100.0, fallback_iters: int = 3000) -> BrojaSolution:
+  """Solve ``V* = min_{q ∈ Δ_p} I_q(Y; X1, X2)`` with a certificate (nats).
+
+  Args:
+    p: ``[|X1|, |X2|, |Y|]`` joint pmf, normalised internally (``stop_gradient``
+      is applied: this function is not differentiated; `pid_broja` is).
+    method: ``'newton'`` (dual log-barrier interior point, see the module
+      docstring), ``'alternating'`` (alternating divergence minimisation with
+      warm-started IPF) or ``'auto'``: Newton when
+      ``(|X1|+|X2|)·|Y| ≤ NEWTON_MAX_SYSTEM`` (512), else alternating.
+    tol: target accuracy in **nats**. Newton stops when the barrier's duality
+      gap bound ``#columns / t ≤ tol`` at a centred point; alternating stops when
+      its certified gap ``≤ tol``. Default 1e-10 in float64, 1e-5 in float32.
+    max_iters: cap on Newton steps (default 300) or on alternating outer steps
+      (default 5000).
+    ipf_iters: IPF sweeps per alternating outer step.
+    barrier_factor: multiplier of the barrier parameter t per centring (Newton).
+  Returns:
+    `BrojaSolution`. Check ``gap`` (≤ a few ``tol`` when converged; for
+    'alternating' it may stay ~1e-5 after ``max_iters`` on hard pmfs).
+
+  Example:
+    >>> sol = broja_coupling(p); sol.min_mi, sol.gap
+  """
+  if jnp.ndim(p) != 3:
+    raise ValueError(f"p must be a joint pmf [|X1|, |X2|, |Y|], got shape {jnp.shape(p)}.")
+  n1, n2, ny = jnp.shape(p)
+  if method == "auto":
+    method = "newton" if (n1 + n2) * ny <= NEWTON_MAX_SYSTEM else "alternating"
+  if method not in ("newton", "alternating"):
+    raise ValueError(f"method={method!r}; expected 'auto', 'newton' or 'alternating'.")
+  p = jnp.asarray(p)
+  if not jnp.issubdtype(p.dtype, jnp.floating):
+    p = p.astype(jnp.result_type(float))
+  p = lax.stop_gradient(p / jnp.sum(p))
+  tol = _default_tol(p.dtype) if tol is None else float(tol)
+  pb = _problem(p)
+  if method == "newton":
+    q, lam, mu, lb, it = _solve_newton(pb, tol, 300 if max_iters is None else max_iters,
+                                       barrier_factor, center_tol=_center_tol(p.dtype),
+                                       stage_iters=30, polish_sweeps=20)
+    # Fallback for the rare pmf (masses spanning ~1e-10..1) on which the barrier
+    # iteration stalls: alternating minimisation warm-started at Newton's point.
+    stalled = jnp.logical_or(_objective(pb, q) - lb > tol, _marginal_error(pb, q) > tol)
+    init = (q, jnp.where(pb.m1, jnp.exp(lam), 0.0), jnp.where(pb.m2, jnp.exp(mu), 0.0))
+    q2, lam2, mu2, lb2, it2 = _solve_alternating(pb, tol, fallback_iters, ipf_iters, init=init,
+                                                 active=stalled)
+    pick = lambda a, b: jnp.where(stalled, a, b)
+    q, lam, mu = pick(q2, q), pick(lam2, lam), pick(mu2, mu)
+    lb, it = jnp.maximum(lb, pick(lb2, lb)), it + it2
+  else:
+    q, lam, mu, lb, it = _solve_alternating(pb, tol, 5000 if max_iters is None else max_iters,
+                                            ipf_iters)
+  return _finish(pb, q, lam, mu, lb, it)

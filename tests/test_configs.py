@@ -1,0 +1,61 @@
+"""Every config file loads, validates, and builds a train step (traced on abstract shapes)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ssljax import config as config_lib
+from ssljax import configs_util
+from ssljax.data import datasets
+from ssljax.train import network as network_lib
+from ssljax.train import step as step_lib
+
+CONFIGS = configs_util.config_files()
+
+
+def test_there_are_configs():
+  assert len(CONFIGS) >= 8, CONFIGS
+
+
+@pytest.mark.parametrize("path", CONFIGS)
+def test_config_builds_a_train_step(path):
+  config = configs_util.load_config(path)
+  assert config.is_locked, f"{path}: call config_lib.finalize(c) at the end of get_config"
+  info = datasets.get_dataset_info(config.data.name)
+  with config.unlocked():
+    if config.data.num_classes < 0:
+      config.data.num_classes = info.num_classes
+  config_lib.validate(config, num_devices=1)
+  net = network_lib.build_network(config.model)
+  tx, _ = step_lib.make_optimizer(config, steps_per_epoch=10, total_steps=100)
+  view = (config.data.image_size, config.data.image_size, info.image_shape[-1])
+  state = jax.eval_shape(lambda k: step_lib.init_train_state(
+      config, net, tx, k, view, num_classes=config.data.num_classes), jax.random.key(0))
+  train_step = step_lib.make_train_step(config, net, tx, mean=info.mean, std=info.std,
+                                        total_steps=100)
+  batch = {"image": jax.ShapeDtypeStruct((4, *info.image_shape), jnp.uint8),
+           "label": jax.ShapeDtypeStruct((4,), jnp.int32)}
+  new_state, metrics = jax.eval_shape(train_step, state, batch, jax.random.key(1))
+  assert jax.tree.structure(new_state) == jax.tree.structure(state)
+  assert metrics["loss"].shape == ()
+
+
+def test_runlocal_variants_are_small():
+  for path in CONFIGS:
+    if "fashion_mnist" not in path:
+      continue
+    c = configs_util.load_config(path, "runlocal")
+    assert 0 < c.total_steps <= 20 and c.data.batch_size <= 128, path
+
+
+def test_config_argument_typos_are_rejected():
+  with pytest.raises(ValueError, match="unknown config argument 'runlcal'"):
+    configs_util.load_config("configs/fashion_mnist/vicreg.py", "runlcal")
+
+
+def test_missing_config_file_lists_alternatives():
+  with pytest.raises(FileNotFoundError, match="available"):
+    configs_util.load_config("configs/fashion_mnist/nope.py")
