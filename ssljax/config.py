@@ -93,8 +93,24 @@ def base_config() -> ml_collections.ConfigDict:
   c.distributed.process_id = -1
   c.distributed.local_device_ids = config_dict.placeholder(str)
 
+  # PID-SSL pipeline (ssljax/train/pid_ssl.py); add the 'pid_unique' term too.
   c.pid = ml_collections.ConfigDict()
   c.pid.enabled = False
+  c.pid.num_clusters = -1           # -1: the number of classes
+  c.pid.warmup_epochs = 100.0       # phase 1 (baseline only)
+  c.pid.refresh_every_epochs = 100.0
+  c.pid.alpha_start = 1e-5
+  c.pid.alpha_end = 1e-1
+  c.pid.ramp = "geometric"          # 'geometric' | 'linear' | 'cosine' | 'constant'
+  c.pid.ramp_epochs = -1.0          # -1: until the end of training
+  c.pid.kmeans_iters = 100
+
+  # PID monitor: PID atoms of (view-1 embedding, view-2 embedding; label).
+  c.pid_monitor = ml_collections.ConfigDict()
+  c.pid_monitor.every_steps = 0     # 0: off
+  c.pid_monitor.num_examples = 2048
+  c.pid_monitor.dim = 8             # Gaussian estimator: PCA dimension per view
+  c.pid_monitor.num_clusters = 8    # discrete estimator: k-means symbols per view
   return c
 
 
@@ -157,5 +173,10 @@ def validate(c: ml_collections.ConfigDict, *, num_devices: int | None = None) ->
     parallel.check_divisible(c.data.batch_size, num_devices, what="config.data.batch_size")
   if c.total_steps <= 0 and c.num_epochs <= 0:
     raise ValueError("set config.num_epochs > 0 or config.total_steps > 0")
+  has_term = "pid_unique" in c.loss.terms
+  if c.pid.enabled != has_term:
+    raise ValueError("the PID-SSL pipeline needs both config.pid.enabled=True and a 'pid_unique' "
+                     "entry in config.loss.terms (e.g. {'pid_unique': {'weight': 1.0}}); "
+                     f"got pid.enabled={c.pid.enabled}, pid_unique term={has_term}")
   if c.model.projector_dim <= 0:
     raise ValueError("config.model.projector_dim must be positive")

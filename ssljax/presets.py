@@ -17,6 +17,7 @@ def fashion_mnist(c: ml_collections.ConfigDict, *, runlocal: bool = False,
   c.data.augmentation = "fashion_mnist"
   c.data.batch_size = 256
   c.model.encoder = "convnet"
+  c.model.encoder_kwargs = ml_collections.ConfigDict({"widths": (32, 64, 128)})
   c.model.projector_hidden = (1024,)
   c.model.projector_dim = 256
   c.num_epochs = epochs

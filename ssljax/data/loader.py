@@ -413,7 +413,10 @@ class _TrainBatch:
     epoch, step = divmod(int(index), self.steps_per_epoch)
     rows = self.permutation(epoch)[step * self.local_batch:(step + 1) * self.local_batch]
     images, labels = self.reader.read(rows + self.shard_start)
-    return {"image": images, "label": labels}
+    # `index` (position in the split) lets the loop attach per-example state,
+    # e.g. PID-SSL's pseudo-labels.
+    index = rows + self.shard_start + self.reader.offset
+    return {"image": images, "label": labels, "index": index.astype(np.int32)}
 
 
 class _EvalBatch:
@@ -553,7 +556,8 @@ def make_train_loader(name: str, *, global_batch_size: int, seed: int,
     prefetch_batches: batches read ahead.
 
   Returns:
-    A `LoaderIterator` yielding ``{'image': uint8 [L, H, W, C], 'label': int32 [L]}``
+    A `LoaderIterator` yielding ``{'image': uint8 [L, H, W, C], 'label': int32 [L],
+    'index': int32 [L]}`` (``index``: position of each record in the split)
     with ``L = global_batch_size // process_count`` (STL-10's unlabelled
     records have label -1).
 

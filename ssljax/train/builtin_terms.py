@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from ssljax.losses import barlow_twins, byol, corinfomax, entropy, hsic, simclr, superinfo, vicreg
+from ssljax.train import pid_ssl
 from ssljax.train.objectives import LossTerm, register
 
 _NOT_HPARAMS = {"axis_name", "key", "state"}
@@ -126,3 +127,11 @@ register("ssl_hsic", LossTerm(
     fn=_ssl_hsic,
     init=lambda dim, hp: ({"scale": jnp.asarray(hp["scale"], jnp.float32)}, None),
     defaults={**_defaults(hsic.ssl_hsic_loss), "learn_scale": True, "scale_num_samples": 1024}))
+
+
+# PID-SSL's unique-information term (weight ramped by `pid_ssl.alpha_schedule`).
+register(pid_ssl.TERM, LossTerm(
+    fn=lambda outs, params, state, rng, *, axis_name=None: (
+        *pid_ssl.unique_information_loss(outs["cluster_logits"], outs["pseudo_labels"],
+                                         axis_name=axis_name), None),
+    requires=("cluster_logits", "pseudo_labels")))

@@ -8,6 +8,7 @@ checkpoints → final evaluation and a results table. Logging happens on process
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -28,6 +29,8 @@ from ssljax.train import checkpoint as ckpt_lib
 from ssljax.train import evaluation
 from ssljax.train import metrics_writer
 from ssljax.train import network as network_lib
+from ssljax.train import pid_monitor as pid_monitor_lib
+from ssljax.train import pid_ssl
 from ssljax.train import step as step_lib
 
 log = logging.getLogger("ssljax")
@@ -95,7 +98,13 @@ def setup(config: ml_collections.ConfigDict):
   steps_per_epoch = max(info.num_train // config.data.batch_size, 1)
   total_steps = (config.total_steps if config.total_steps > 0
                  else max(int(round(config.num_epochs * steps_per_epoch)), 1))
-  net = network_lib.build_network(config.model)
+  num_clusters = 0
+  weight_fns = {}
+  if config.pid.enabled:
+    num_clusters = config.pid.num_clusters if config.pid.num_clusters > 0 else config.data.num_classes
+    weight_fns[pid_ssl.TERM] = pid_ssl.alpha_schedule(config.pid, steps_per_epoch=steps_per_epoch,
+                                                      total_steps=total_steps)
+  net = network_lib.build_network(config.model, cluster_classes=num_clusters)
   tx, schedule = step_lib.make_optimizer(config, steps_per_epoch=steps_per_epoch,
                                          total_steps=total_steps)
   view_shape = (config.data.image_size, config.data.image_size, info.image_shape[-1])
@@ -105,9 +114,10 @@ def setup(config: ml_collections.ConfigDict):
                  out_shardings=repl)
   state = init(jax.random.key(config.seed))
   train_step = step_lib.make_train_step(config, net, tx, mean=info.mean, std=info.std,
-                                        total_steps=total_steps, mesh=mesh)
+                                        total_steps=total_steps, mesh=mesh, weight_fns=weight_fns)
   return dict(mesh=mesh, info=info, net=net, tx=tx, schedule=schedule, state=state,
-              train_step=train_step, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
+              train_step=train_step, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+              num_clusters=num_clusters)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
@@ -136,12 +146,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                                      worker_count=config.data.worker_count,
                                      cache_in_memory=config.data.cache_in_memory)
   ckpt = ckpt_lib.Checkpointer(workdir, keep=config.checkpoint.keep)
+  pseudo = None  # PID-SSL pseudo-labels of the training split, int32 [num_train]
   start = ckpt.latest_step()
   if start is not None:
-    state, it_state = ckpt.restore(start, ckpt_lib.abstract_like(state))
-    data_it.set_state(it_state)
+    state, data_state = ckpt.restore(start, ckpt_lib.abstract_like(state))
+    data_it.set_state(data_state["iterator"])
+    pseudo = _decode_labels(data_state.get("pid_pseudo_labels"))
     log.info("resumed from step %d in %s", start, ckpt.directory)
   step = int(_host(state.step))
+  refresh_at = set(pid_ssl.refresh_steps(config.pid, steps_per_epoch=s["steps_per_epoch"],
+                                         total_steps=total_steps)) if config.pid.enabled else set()
+  monitor = (pid_monitor_lib.PIDMonitor(config, s["net"], info, step_lib.view_configs(config.data))
+             if config.pid_monitor.every_steps else None)
 
   jitted = step_lib.make_jitted_train_step(s["train_step"], mesh)
   rng = jax.random.key(config.seed + 1)
@@ -157,7 +173,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   t0, steps_timed = time.time(), 0
   with _SigtermFlag() as sigterm:
     while step < total_steps:
+      if step in refresh_at:
+        pseudo = compute_pseudo_labels(config, state, s, embed_fn, previous=pseudo)
+        writer.write(step, {"pid/refreshed": 1.0})
       batch = next(data_it)
+      index = batch.pop("index")
+      if config.pid.enabled:
+        batch["pseudo_label"] = (pseudo[index] if pseudo is not None
+                                 else np.zeros_like(batch["label"]))
       global_batch = {k: evaluation.to_global(mesh, v) for k, v in batch.items()}
       state, metrics = jitted(state, global_batch, rng)
       step += 1
@@ -178,6 +201,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if bar is not None:
           bar.set_postfix(loss=f"{float(m['loss']):.4f}", img_s=f"{m['images_per_second']:.0f}")
         t0, steps_timed = time.time(), 0
+      if monitor is not None and (step % config.pid_monitor.every_steps == 0 or is_last):
+        writer.write(step, monitor(state))
       if config.eval.every_steps and step % config.eval.every_steps == 0 and not is_last:
         last_eval = evaluate(config, state, s, embed_fn, final=False)
         writer.write(step, last_eval)
@@ -186,7 +211,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       if step % config.checkpoint.every_steps == 0 or is_last or preempted or stop_now:
         if int(_host(state.nonfinite_steps)):
           _raise_nonfinite(step, ckpt, writer, _host(metrics))
-        ckpt.save(step, state, data_it.get_state(), force=True)
+        ckpt.save(step, state, {"iterator": data_it.get_state(),
+                                "pid_pseudo_labels": _encode_labels(pseudo)}, force=True)
       if preempted or stop_now:
         ckpt.wait()
         if bar is not None:
@@ -207,6 +233,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
       json.dump(results, f, indent=2, sort_keys=True)
   return results
+
+
+def _encode_labels(labels):
+  if labels is None:
+    return None
+  return base64.b64encode(np.asarray(labels, np.int32).tobytes()).decode("ascii")
+
+
+def _decode_labels(blob):
+  if blob is None:
+    return None
+  return np.frombuffer(base64.b64decode(blob), np.int32).copy()
+
+
+def compute_pseudo_labels(config, state, s, embed_fn, *, previous):
+  """PID-SSL global clustering: k-means on backbone features of un-augmented train images."""
+  t = time.time()
+  feats, _ = evaluation.extract(embed_fn, state.params["online"], state.batch_stats, config.data,
+                                s["info"].train_split, mesh=s["mesh"],
+                                batch_size=config.eval.batch_size)
+  k = s["num_clusters"]
+  labels = pid_ssl.cluster_features(feats, k, seed=config.seed + int(_host(state.step)),
+                                    iters=config.pid.kmeans_iters, mesh=s["mesh"])
+  labels = pid_ssl.align_to_previous(labels, previous, k)
+  log.info("PID-SSL: %d pseudo-labels (K=%d) computed in %.1fs", len(labels), k, time.time() - t)
+  return labels
 
 
 def _raise_nonfinite(step, ckpt, writer, metrics):

@@ -277,3 +277,16 @@ def test_worker_processes_match_in_process_loading():
     _assert_same_batches([next(it)], [nxt])
   finally:
     it.close()
+
+
+def test_train_batches_carry_the_split_index_of_each_record():
+  images, labels = loader.load_split_arrays("digits", "train")
+  for p in range(2):
+    for cache in (True, False):
+      it = loader.make_train_loader("digits", global_batch_size=100, seed=3, process_index=p,
+                                    process_count=2, cache_in_memory=cache)
+      for _ in range(3):
+        b = next(it)
+        np.testing.assert_array_equal(b["image"], images[b["index"]])
+        np.testing.assert_array_equal(b["label"], labels[b["index"]])
+        assert np.all((b["index"] >= p * 750) & (b["index"] < (p + 1) * 750))
