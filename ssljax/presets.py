@@ -17,7 +17,9 @@ def fashion_mnist(c: ml_collections.ConfigDict, *, runlocal: bool = False,
   c.data.augmentation = "fashion_mnist"
   c.data.batch_size = 256
   c.model.encoder = "convnet"
-  c.model.encoder_kwargs = ml_collections.ConfigDict({"widths": (32, 64, 128)})
+  # (64, 128, 256): at (32, 64, 128) the 10-epoch VICReg probe (83.4%) did not beat raw
+  # pixels (83.9%); at this width it reaches 86.0% (issue #2 note).
+  c.model.encoder_kwargs = ml_collections.ConfigDict({"widths": (64, 128, 256)})
   c.model.projector_hidden = (1024,)
   c.model.projector_dim = 256
   c.num_epochs = epochs
@@ -42,4 +44,21 @@ def fashion_mnist(c: ml_collections.ConfigDict, *, runlocal: bool = False,
     c.eval.knn_train_examples = 2000
     c.eval.linear_train_examples = 2000
     c.eval.linear_epochs = 2
+  return c
+
+
+def add_pid(c: ml_collections.ConfigDict, *, warmup_epochs: float, refresh_every_epochs: float,
+            num_clusters: int = -1) -> ml_collections.ConfigDict:
+  """Turns a baseline config into baseline + PID-SSL (unique-information supervision).
+
+  The paper's schedule (third-party summary, research note §1.2) is 100 warm-up
+  epochs, pseudo-labels refreshed every 100 epochs and α ramped 1e-5 → 1e-1
+  over a 1000-epoch run; shorter runs keep those *proportions* (10 %).
+  """
+  c.method = f"{c.method}+pid"
+  c.pid.enabled = True
+  c.pid.warmup_epochs = warmup_epochs
+  c.pid.refresh_every_epochs = refresh_every_epochs
+  c.pid.num_clusters = num_clusters
+  c.loss.terms["pid_unique"] = ml_collections.ConfigDict({"weight": 1.0})
   return c
