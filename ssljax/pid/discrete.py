@@ -21,9 +21,6 @@ and the `dit` cross-check are in ``../shared/research/pid_superinfo_vicreg.md``
 
 from __future__ import annotations
 
-import math
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 from jax import lax
