@@ -182,6 +182,11 @@ def _l2_normalize(x: Array) -> Array:
   return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), 1e-12))
 
 
+def _count(n):
+  """A static count as a Python float: N^2 overflows int32 for N >= 46341."""
+  return float(n) if isinstance(n, (int, np.integer)) else n
+
+
 def _psum(x: Array, axis_name: Optional[str]) -> Array:
   """Sum of a per-device quantity over ``axis_name`` (identity without one)."""
   return parallel.batch_sum(x[None], axis_name)
@@ -235,7 +240,7 @@ def hsic_biased(kx: Array, ky: Array) -> Array:
   if kx.ndim != 2 or kx.shape[0] != kx.shape[1] or kx.shape != ky.shape:
     raise ValueError(f"hsic_biased expects two square Gram matrices of the same shape; "
                      f"got {kx.shape} and {ky.shape}.")
-  n = kx.shape[0]
+  n = _count(kx.shape[0])
   kxc = kx - kx.mean(0, keepdims=True) - kx.mean(1, keepdims=True) + kx.mean()
   # tr(Kx H Ky H) = sum_ij (H Kx H)_ij (Ky)_ji.
   return jnp.sum(kxc * ky.T) / n**2
@@ -270,18 +275,7 @@ def hsic_zy_exact(z: ViewsLike, *, kernel: KernelLike = "imq", scale=1.0,
     >>> z = jax.random.normal(jax.random.key(0), (16, 2, 8))
     >>> hsic_zy_exact(z, scale=1.0)
   """
-  z = _as_views(z)
-  kern = _resolve_kernel(kernel)
-  b, k, d = z.shape
-  bg = parallel.global_batch_size(b, axis_name)
-  n = bg * k
-  w_pos, w_neg = label_weights(bg)
-  same = jax.vmap(lambda zi: jnp.sum(kern(zi, zi, scale)))(z)  # [b]
-  same = parallel.batch_sum(same, axis_name)
-  x_local = z.reshape(b * k, d)
-  x_all = parallel.all_gather_batch(z, axis_name).reshape(n, d)
-  total = parallel.batch_sum(jnp.sum(kern(x_local, x_all, scale), axis=1), axis_name)
-  return (w_pos - w_neg) * (same / (bg * k * (k - 1)) - total / n**2)
+  return _exact_terms(_as_views(z), _resolve_kernel(kernel), scale, axis_name)[0]
 
 
 def hsic_zz_exact(z: ViewsLike, *, kernel: KernelLike = "imq", scale=1.0,
@@ -304,17 +298,30 @@ def hsic_zz_exact(z: ViewsLike, *, kernel: KernelLike = "imq", scale=1.0,
   Example:
     >>> hsic_zz_exact(jax.random.normal(jax.random.key(0), (16, 2, 8)))
   """
-  z = _as_views(z)
-  kern = _resolve_kernel(kernel)
+  return _exact_terms(_as_views(z), _resolve_kernel(kernel), scale, axis_name)[1]
+
+
+def _exact_terms(z: Array, kern, scale, axis_name: Optional[str]) -> Tuple[Array, Array]:
+  """(H_ZY, H_ZZ) from one Gram matrix: this device's rows against all views."""
   b, k, d = z.shape
-  n = parallel.global_batch_size(b, axis_name) * k
+  bg = parallel.global_batch_size(b, axis_name)
+  n_rows = bg * k
+  bg, n = _count(bg), _count(n_rows)
+  w_pos, w_neg = label_weights(bg)
+  same = jax.vmap(lambda zi: jnp.sum(kern(zi, zi, scale)))(z)  # [b]: K x K blocks
+  same = parallel.batch_sum(same, axis_name)
   x_local = z.reshape(b * k, d)
-  x_all = parallel.all_gather_batch(z, axis_name).reshape(n, d)
-  gram = kern(x_local, x_all, scale)  # [b K, N]: this device's rows.
+  x_all = parallel.all_gather_batch(z, axis_name).reshape(n_rows, d)
+  gram = kern(x_local, x_all, scale)  # [b K, N]
+  row_sum = jnp.sum(gram, axis=1)
   col_mean = parallel.batch_sum(gram, axis_name) / n  # [N]
-  row_mean = jnp.mean(gram, axis=1, keepdims=True)
-  centred = gram - row_mean - col_mean[None, :] + jnp.mean(col_mean)
-  return parallel.batch_sum(jnp.sum(centred**2, axis=1), axis_name) / n**2
+  total = parallel.batch_sum(row_sum, axis_name)
+  hsic_zy = (w_pos - w_neg) * (same / (bg * k * (k - 1)) - total / n**2)
+  # ||H K H||_F^2, centred explicitly (the expanded form sum K^2 - ... loses
+  # ~3 more float32 digits to cancellation).
+  centred = gram - row_sum[:, None] / n - col_mean[None, :] + total / n**2
+  hsic_zz = parallel.batch_sum(jnp.sum(centred**2, axis=1), axis_name) / n**2
+  return hsic_zy, hsic_zz
 
 
 # ----------------------------------------------------------------------------
@@ -552,7 +559,7 @@ def hsic_zy_from_features(phi: Array, *, axis_name: Optional[str] = None) -> Arr
   if phi.ndim != 3 or phi.shape[1] < 2:
     raise ValueError(f"phi must be [B, K, F] with K >= 2; got {phi.shape}.")
   b, k, _ = phi.shape
-  bg = parallel.global_batch_size(b, axis_name)
+  bg = _count(parallel.global_batch_size(b, axis_name))
   n = bg * k
   w_pos, w_neg = label_weights(bg)
   per_image = jnp.sum(phi, axis=1)  # [b, F]
@@ -580,7 +587,7 @@ def hsic_zz_from_features(phi1: Array, phi2: Array, *, axis_name: Optional[str] 
     raise ValueError(f"phi1 and phi2 must be [B, K, F] with equal B, K; got {phi1.shape}, "
                      f"{phi2.shape}.")
   b, k = phi1.shape[:2]
-  n = parallel.global_batch_size(b, axis_name) * k
+  n = _count(parallel.global_batch_size(b, axis_name) * k)
   x1 = phi1.reshape(b * k, -1)
   x2 = phi2.reshape(b * k, -1)
   x1 = x1 - parallel.batch_sum(x1, axis_name) / n
@@ -731,13 +738,22 @@ def ssl_hsic_loss(z: ViewsLike, key: Optional[Array], *, gamma: float = 3.0,
 
   Views: pass the official K = 4 layout ``(p1, p2, sg(t2), sg(t1))`` (online
   predictions and stop-gradient target projections; stop-gradient is the
-  caller's job) or K = 2 online projections for the no-target variant.
+  caller's job) or K = 2 online projections for the no-target variant (its
+  exact set-up is not in the released code).
 
-  Differences from the official step: with several devices the official code
-  gives every device its own RFF draw on the all-gathered batch and averages
-  the gradients (the objective is a mean over up to 128 independent draws);
-  here the same ``key`` must be used on all devices, giving one draw and the
-  single-device estimate (vmap over keys and average for lower variance).
+  Train step (official): total = this loss + `kernel_scale_objective` (which
+  alone trains ``scale``, with its own Adam, lr 3e-4) + the probe's CE.
+
+  Differences from the official code:
+  * with several devices the official code gives every device its own RFF
+    draw on the all-gathered batch and averages the gradients (a mean over up
+    to 128 independent draws); here the same ``key`` is used on all devices,
+    giving one draw and the single-device estimate (vmap over keys and
+    average for lower variance);
+  * RFF phases are drawn from a key of their own by default
+    (``phase_key_reuse=False``; see `imq_rff_features`), and the amplitude grid
+    comes from scipy in float64 instead of mpmath (`imq_rff_amplitude_grid`);
+  * a zero subgradient of the sqrt at H_ZZ = 0 (value unchanged).
 
   Distributed paths: 'rff' psum-s F-vectors and the F x F cross-moment
   (linear in N, nothing N x D is gathered); 'exact' all-gathers the views.
@@ -770,8 +786,7 @@ def ssl_hsic_loss(z: ViewsLike, key: Optional[Array], *, gamma: float = 3.0,
     z = _l2_normalize(z)
   c = jax.lax.stop_gradient(jnp.asarray(scale, z.dtype))
   if estimator == "exact":
-    hsic_zy = hsic_zy_exact(z, kernel=kernel, scale=c, axis_name=axis_name)
-    hsic_zz = hsic_zz_exact(z, kernel=kernel, scale=c, axis_name=axis_name)
+    hsic_zy, hsic_zz = _exact_terms(z, _resolve_kernel(kernel), c, axis_name)
   else:
     if key is None:
       raise ValueError("estimator='rff' needs a PRNG key (the same on every device).")

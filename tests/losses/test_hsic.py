@@ -475,24 +475,40 @@ def test_input_errors():
 # ----------------------------------------------------------------------------
 
 
-def test_kernel_scale_objective_matches_formula():
+def test_large_batch_normalisers_do_not_overflow():
+  """N = B K >= 46341 makes N^2 overflow int32 (regression: B = 16384, K = 4)."""
+  b, k = 23200, 2
+  phi = np.random.default_rng(15).normal(size=(b, k, 1)).astype(np.float32)
+  zy, zz = jax.jit(lambda p: (hsic.hsic_zy_from_features(p), hsic.hsic_zz_from_features(p, p)))(
+      jnp.asarray(phi))
+  x = phi.reshape(-1).astype(np.float64)
+  n = b * k
+  ref_zy = np.sum(phi.sum(1).astype(np.float64)**2) / (b * k * (k - 1)) - x.sum()**2 / n**2
+  np.testing.assert_allclose(float(zy), ref_zy, rtol=1e-3)
+  np.testing.assert_allclose(float(zz), np.var(x)**2, rtol=1e-3)
+
+
+@pytest.mark.parametrize("x64", [True, False])
+def test_kernel_scale_objective_matches_formula(x64):
   z = _z(12, 6, 2, 3)
   key = jax.random.key(5)
   c = 0.8
-  @jax.jit
-  def run(z):
-    # Same index draws (official: one key per view and sample matrix).
-    keys = jax.random.split(key, 4)
-    idx = [jax.random.choice(keys[i], 6, (32,)) for i in range(4)]
-    return hsic.kernel_scale_objective(z, key, c, num_samples=64), idx
+  with jax.enable_x64(x64):
+    @jax.jit
+    def run(z):
+      # Same index draws (official: one key per view and sample matrix).
+      keys = jax.random.split(key, 4)
+      idx = [jax.random.choice(keys[i], 6, (32,)) for i in range(4)]
+      return hsic.kernel_scale_objective(z, key, c, num_samples=64), idx
 
-  got, idx = run(jnp.asarray(z, jnp.float32))
-  got = float(got)
+    got, idx = run(jnp.asarray(z, jnp.float64 if x64 else jnp.float32))
+    got = float(got)
   zn = np_normalize(z)
   s = [np.concatenate([zn[np.asarray(idx[2 * j + v]), v] for v in range(2)]) for j in range(2)]
   d2 = ((s[0][:, None, :] - s[1][None, :, :])**2).sum(-1)
   g = -(c / 2) * (d2 + c * c)**-1.5
-  np.testing.assert_allclose(got, -np.mean(0.5 * np.log(np.maximum(1e-14, g**2))), rtol=1e-5)
+  ref = -np.mean(0.5 * np.log(np.maximum(1e-14, g**2)))
+  np.testing.assert_allclose(got, ref, rtol=1e-10 if x64 else 1e-5)
 
 
 def test_kernel_scale_objective_analytic_value_and_gradient():
