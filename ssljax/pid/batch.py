@@ -31,6 +31,8 @@ matrix), hence the projection to small ``dim``; keep N ≫ dim².
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from typing import NamedTuple, Optional
 
@@ -127,8 +129,13 @@ def view_projection(z: jax.Array, dim: Optional[int], *, method: str = "pca",
   return lax.stop_gradient(vecs[:, ::-1][:, :dim])
 
 
-class GaussianPIDStats(NamedTuple):
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["count", "mean", "scatter"],
+                   meta_fields=["d1", "d2"])
+@dataclasses.dataclass(frozen=True)
+class GaussianPIDStats:
   """Sufficient statistics for `gaussian_pid_from_stats` (global, replicated).
+
+  A pytree whose leaves are the three arrays; ``d1``, ``d2`` are static.
 
   Attributes:
     count: ``[C]`` examples per class (``[1]`` for a continuous target).
