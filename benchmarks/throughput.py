@@ -27,7 +27,8 @@ from ssljax.train import step as step_lib
 
 MODELS = {
     # name: (encoder, encoder_kwargs, input HxWxC, view size, augmentation)
-    "convnet": ("convnet", {}, (28, 28, 1), 28, "fashion_mnist"),
+    "convnet": ("convnet", {"widths": (64, 128, 256)}, (28, 28, 1), 28, "fashion_mnist"),
+    "convnet_small": ("convnet", {"widths": (32, 64, 128)}, (28, 28, 1), 28, "fashion_mnist"),
     "resnet18": ("resnet18", {"stem": "cifar"}, (32, 32, 3), 32, "byol"),
     "resnet50": ("resnet50", {"stem": "imagenet"}, (256, 256, 3), 224, "byol"),
 }

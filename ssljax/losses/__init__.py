@@ -1,0 +1,51 @@
+"""Loss kernels: pure functions of arrays, for notebooks and the train-step factory.
+
+Every kernel works on the *global* batch with ``axis_name=None`` (one device,
+or inside the jitted train step, where XLA inserts the collectives) and on
+per-device shards with ``axis_name='data'`` inside ``jax.shard_map`` / legacy
+``jax.pmap``. Most return ``(loss, aux)``; stateful ones (CorInfoMax) take and
+return their state.
+
+Example:
+  >>> import jax, ssljax.losses as L
+  >>> z1, z2 = jax.random.normal(jax.random.key(0), (2, 256, 64))
+  >>> loss, aux = L.vicreg_loss(z1, z2)
+  >>> loss, aux = L.nt_xent_loss(z1, z2, temperature=0.2)
+"""
+
+from ssljax.losses.barlow_twins import (BarlowTwinsStats, barlow_twins_from_stats, barlow_twins_loss,
+                                        barlow_twins_stats)
+from ssljax.losses.byol import byol_loss, regression_loss
+from ssljax.losses.corinfomax import (CorInfoMaxState, corinfomax_from_stats, corinfomax_init_state,
+                                      corinfomax_loss, corinfomax_stats, psd_logdet)
+from ssljax.losses.entropy import (ENTROPY_ESTIMATORS, coding_rate_beta, estimate_entropy,
+                                   logdet_entropy, pairwise_mixture_entropy, vicreg_entropy_loss)
+from ssljax.losses.hsic import (gaussian_kernel, gaussian_rff_features, hsic_biased, hsic_zy_exact,
+                                hsic_zy_from_features, hsic_zy_rff, hsic_zz_exact,
+                                hsic_zz_from_features, hsic_zz_rff, imq_kernel,
+                                imq_rff_amplitude_grid, imq_rff_features, kernel_scale_objective,
+                                label_weights, linear_kernel, pairwise_sq_dists, rff_features,
+                                ssl_hsic_loss, ssl_hsic_rff_from_stats, ssl_hsic_rff_stats)
+from ssljax.losses.simclr import info_nce_bound, multiview_nt_xent_loss, nt_xent_loss
+from ssljax.losses.superinfo import (gaussian_kl, reparameterize, skl_superfluous_terms,
+                                     superinfo_loss)
+from ssljax.losses.vicreg import (VICRegStats, covariance_term, invariance_term, variance_term,
+                                  vicreg_from_stats, vicreg_loss, vicreg_stats)
+
+__all__ = [
+    "BarlowTwinsStats", "barlow_twins_from_stats", "barlow_twins_loss", "barlow_twins_stats",
+    "byol_loss", "regression_loss",
+    "CorInfoMaxState", "corinfomax_from_stats", "corinfomax_init_state", "corinfomax_loss",
+    "corinfomax_stats", "psd_logdet",
+    "ENTROPY_ESTIMATORS", "coding_rate_beta", "estimate_entropy", "logdet_entropy",
+    "pairwise_mixture_entropy", "vicreg_entropy_loss",
+    "gaussian_kernel", "gaussian_rff_features", "hsic_biased", "hsic_zy_exact",
+    "hsic_zy_from_features", "hsic_zy_rff", "hsic_zz_exact", "hsic_zz_from_features", "hsic_zz_rff",
+    "imq_kernel", "imq_rff_amplitude_grid", "imq_rff_features", "kernel_scale_objective",
+    "label_weights", "linear_kernel", "pairwise_sq_dists", "rff_features", "ssl_hsic_loss",
+    "ssl_hsic_rff_from_stats", "ssl_hsic_rff_stats",
+    "info_nce_bound", "multiview_nt_xent_loss", "nt_xent_loss",
+    "gaussian_kl", "reparameterize", "skl_superfluous_terms", "superinfo_loss",
+    "VICRegStats", "covariance_term", "invariance_term", "variance_term", "vicreg_from_stats",
+    "vicreg_loss", "vicreg_stats",
+]
