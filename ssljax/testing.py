@@ -146,7 +146,7 @@ def run_train_steps(config, devices, batches, *, loss_mode: str = "auto", total_
   with config.unlocked():
     config.parallel.loss_mode = loss_mode
   mesh = parallel.make_data_mesh(devices)
-  net = network_lib.build_network(config.model)
+  net = network_lib.build_from_config(config)
   tx, _ = step_lib.make_optimizer(config, steps_per_epoch=total_steps, total_steps=total_steps)
   shape = (config.data.image_size, config.data.image_size, 1)
   repl = NamedSharding(mesh, P())

@@ -29,7 +29,7 @@ def test_config_builds_a_train_step(path):
     if config.data.num_classes < 0:
       config.data.num_classes = info.num_classes
   config_lib.validate(config, num_devices=1)
-  net = network_lib.build_network(config.model)
+  net = network_lib.build_from_config(config)
   tx, _ = step_lib.make_optimizer(config, steps_per_epoch=10, total_steps=100)
   view = (config.data.image_size, config.data.image_size, info.image_shape[-1])
   state = jax.eval_shape(lambda k: step_lib.init_train_state(
@@ -38,6 +38,8 @@ def test_config_builds_a_train_step(path):
                                         total_steps=100)
   batch = {"image": jax.ShapeDtypeStruct((4, *info.image_shape), jnp.uint8),
            "label": jax.ShapeDtypeStruct((4,), jnp.int32)}
+  if config.pid.enabled:
+    batch["pseudo_label"] = jax.ShapeDtypeStruct((4,), jnp.int32)
   new_state, metrics = jax.eval_shape(train_step, state, batch, jax.random.key(1))
   assert jax.tree.structure(new_state) == jax.tree.structure(state)
   assert metrics["loss"].shape == ()

@@ -98,13 +98,12 @@ def setup(config: ml_collections.ConfigDict):
   steps_per_epoch = max(info.num_train // config.data.batch_size, 1)
   total_steps = (config.total_steps if config.total_steps > 0
                  else max(int(round(config.num_epochs * steps_per_epoch)), 1))
-  num_clusters = 0
   weight_fns = {}
   if config.pid.enabled:
-    num_clusters = config.pid.num_clusters if config.pid.num_clusters > 0 else config.data.num_classes
     weight_fns[pid_ssl.TERM] = pid_ssl.alpha_schedule(config.pid, steps_per_epoch=steps_per_epoch,
                                                       total_steps=total_steps)
-  net = network_lib.build_network(config.model, cluster_classes=num_clusters)
+  net = network_lib.build_from_config(config)
+  num_clusters = network_lib.num_clusters(config)
   tx, schedule = step_lib.make_optimizer(config, steps_per_epoch=steps_per_epoch,
                                          total_steps=total_steps)
   view_shape = (config.data.image_size, config.data.image_size, info.image_shape[-1])

@@ -63,6 +63,18 @@ class LinearProbe(nn.Module):
     return nn.Dense(self.num_classes, name="linear")(h)
 
 
+def num_clusters(config: ml_collections.ConfigDict) -> int:
+  """Size of PID-SSL's cluster head (0 when the pipeline is off)."""
+  if not config.pid.enabled:
+    return 0
+  return config.pid.num_clusters if config.pid.num_clusters > 0 else config.data.num_classes
+
+
+def build_from_config(config: ml_collections.ConfigDict) -> SSLNetwork:
+  """`SSLNetwork` for a whole run config (adds the cluster head when PID-SSL is on)."""
+  return build_network(config.model, cluster_classes=num_clusters(config))
+
+
 def build_network(model_cfg: ml_collections.ConfigDict, *, cluster_classes: int = 0) -> SSLNetwork:
   """Builds `SSLNetwork` from ``config.model``."""
   encoder = models.build_encoder(model_cfg.encoder, **dict(model_cfg.get("encoder_kwargs", {})))

@@ -57,9 +57,12 @@ def test_knn_float32_and_defaults():
 def test_knn_chunking_invariance_and_k_clipping():
   train, labels, test = _data(60, 23, 8, 4, seed=1)
   ref = knn_predict(train, labels, test, num_classes=4, k=10, chunk_size=23)
+  # float32: scores are sums of k=10 terms exp(sim/T) up to e^10; XLA may fuse the
+  # per-chunk programs differently (more so with JAX_DISABLE_MOST_OPTIMIZATIONS),
+  # so allow a few ulps of the sum (k·eps ≈ 1e-6), i.e. rtol 5e-6.
   for chunk in (1, 5, 8, 100):
     np.testing.assert_allclose(knn_predict(train, labels, test, num_classes=4, k=10,
-                                           chunk_size=chunk), ref, rtol=1e-6)
+                                           chunk_size=chunk), ref, rtol=5e-6)
   # k larger than the memory bank: every training point votes.
   with jax.enable_x64(True):
     got = knn_predict(jnp.asarray(train), labels, jnp.asarray(test), num_classes=4, k=1000)

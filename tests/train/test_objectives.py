@@ -24,6 +24,8 @@ CASES = {
     "superinfo": ({"superinfo": {"temperature": 0.2}}, {"variance_head": True}),
     "byol+logdet": ({"byol": {}, "vicreg_entropy": {"weight": 0.05, "use_prediction": True}},
                     PREDICTOR),
+    # PID-SSL's unique-information term on top of SimCLR (pseudo-labels = labels here).
+    "simclr+pid": ({"simclr": {"temperature": 0.2}, "pid_unique": {}}, {}),
 }
 
 
@@ -40,7 +42,10 @@ def test_objective_decreases_on_a_fixed_batch(case):
   with config.unlocked():
     config.optim.name = "adam"
     config.optim.base_lr = 3e-3
+    config.pid.enabled = "pid_unique" in terms
   batch = synthetic_batches(1, 16, seed=3)[0]
+  if config.pid.enabled:
+    batch["pseudo_label"] = batch["label"]
   _, losses = run_train_steps(config, jax.devices()[:1], [batch] * 16, total_steps=16)
   assert np.all(np.isfinite(losses)), losses
   first, last = np.mean(losses[:3]), np.mean(losses[-3:])
