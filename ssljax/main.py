@@ -5,7 +5,8 @@ config flags), e.g. ``--config.data.batch_size=512 --config.num_epochs=100``.
 A config file may take an argument after a colon:
 ``--config=configs/fashion_mnist/vicreg.py:runlocal``.
 
-Rerunning the same command resumes from the latest checkpoint in ``--workdir``.
+Rerunning the same command resumes from the latest checkpoint in ``--workdir``;
+``--mode=evaluate`` runs the offline linear probe and kNN on the latest checkpoint.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, metrics, results).")
 _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "Disable the progress bar.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate"],
+                          "'train' (pretrain, resume if possible, evaluate) or 'evaluate' "
+                          "(offline linear probe + kNN from the latest checkpoint in --workdir).")
 
 
 def main(argv):
@@ -34,7 +38,10 @@ def main(argv):
   absl_logging.set_verbosity(absl_logging.WARNING)
   from ssljax.train import loop  # imported late so --help is fast
   config = _CONFIG.value
-  results = loop.train_and_evaluate(config, _WORKDIR.value, progress=not _NO_PROGRESS.value)
+  if _MODE.value == "evaluate":
+    results = loop.evaluate_checkpoint(config, _WORKDIR.value)
+  else:
+    results = loop.train_and_evaluate(config, _WORKDIR.value, progress=not _NO_PROGRESS.value)
   import jax
   if jax.process_index() == 0 and "stopped_at_step" not in results:
     title = f"{config.method or 'ssl'} on {config.data.name} ({results.get('train/steps')} steps)"

@@ -234,6 +234,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   return results
 
 
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
+                        step: int | None = None) -> dict[str, Any]:
+  """Offline evaluation of a saved run: linear probe, kNN and online probe from a checkpoint.
+
+  Uses ``config.eval`` (e.g. ``--config.eval.linear_epochs=100``); writes
+  ``eval_results_<step>.json`` next to the checkpoints.
+  """
+  maybe_initialize_distributed(config.distributed)
+  s = setup(config)
+  ckpt = ckpt_lib.Checkpointer(workdir, keep=config.checkpoint.keep)
+  step = ckpt.latest_step() if step is None else step
+  if step is None:
+    raise FileNotFoundError(f"no checkpoint in {ckpt.directory}; train first with the same "
+                            "--config and --workdir")
+  state, _ = ckpt.restore(step, ckpt_lib.abstract_like(s["state"]))
+  ckpt.close()
+  embed_fn = evaluation.make_embed_fn(s["net"], mean=s["info"].mean, std=s["info"].std,
+                                      image_size=config.data.image_size, mesh=s["mesh"])
+  results = evaluate(config, state, s, embed_fn, final=True)
+  results["train/steps"] = step
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, f"eval_results_{step}.json"), "w", encoding="utf-8") as f:
+      json.dump(results, f, indent=2, sort_keys=True)
+  return results
+
+
 def _encode_labels(labels):
   if labels is None:
     return None

@@ -143,3 +143,18 @@ def test_pid_term_without_pipeline_is_a_config_error(tmp_path):
     c.loss.terms = {"vicreg": {}, "pid_unique": {}}
   with pytest.raises(ValueError, match="pid.enabled=True"):
     loop.train_and_evaluate(c, str(tmp_path), progress=False)
+
+
+def test_offline_evaluation_from_a_checkpoint_matches_the_end_of_training(tmp_path):
+  workdir = str(tmp_path)
+  trained = loop.train_and_evaluate(digits_config(), workdir, progress=False)
+  offline = loop.evaluate_checkpoint(digits_config(), workdir)
+  assert offline["train/steps"] == 6
+  for k in ("eval/knn/top1", "eval/linear/top1", "eval/online_probe/top1"):
+    assert offline[k] == pytest.approx(trained[k], abs=1e-6), k
+  assert os.path.exists(os.path.join(workdir, "eval_results_6.json"))
+
+
+def test_offline_evaluation_without_checkpoint_says_what_to_do(tmp_path):
+  with pytest.raises(FileNotFoundError, match="train first"):
+    loop.evaluate_checkpoint(digits_config(), str(tmp_path))
