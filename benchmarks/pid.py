@@ -12,9 +12,12 @@ warm-up (``block_until_ready``). BROJA rows also report the solver's iteration
 count and certified gap (nats). A case whose predicted time (from the previous
 size and the estimator's complexity) exceeds ``--max-case-seconds`` is skipped
 and marked. Float64 by default (the solvers' tolerances assume it). Numbers on
-a shared CPU are noisy: the load average is printed in the header.
+a shared CPU are noisy: the load average is printed in the header. On a loaded
+machine pin the process to one core (``taskset -c 0``): unpinned, XLA's
+runtime threads contend with other processes and single calls of a ~10 ms
+program stalled for 0.6–1.9 s (measured), which ruins medians of few repeats.
 
-  python benchmarks/pid.py --quick
+  taskset -c 0 python benchmarks/pid.py --quick
   python benchmarks/pid.py --sizes 2,4,8,16,32,64 --batches 256,1024,4096,16384
 """
 
@@ -68,7 +71,6 @@ def discrete_section(sizes, repeats, max_case, dtype):
         f"{jnp.dtype(dtype).name})\n")
   print("| estimator | n | compile | run (median) | iterations | gap (nats) |")
   print("|---|---|---|---|---|---|")
-  rng = np.random.default_rng(0)
   for name, (fn, expo) in DISCRETE.items():
     last = None
     for n in sizes:
@@ -79,7 +81,8 @@ def discrete_section(sizes, repeats, max_case, dtype):
           print(f"| {name} | {n} | skipped | predicted {_fmt(predicted)} > "
                 f"{max_case:.0f} s | | |")
           continue
-      p = jnp.asarray(rng.dirichlet(np.ones(n ** 3)).reshape(n, n, n), dtype)
+      # The same pmf for every estimator at a given n.
+      p = jnp.asarray(np.random.default_rng(n).dirichlet(np.ones(n ** 3)).reshape(n, n, n), dtype)
       tc, tr, out = _time(fn, (p,), repeats)
       last = (n, tr)
       its = gap = ""
