@@ -9,6 +9,7 @@ says float32.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -167,9 +168,11 @@ def pad(p, shape=S2):
   return out
 
 
+@functools.lru_cache(maxsize=None)
 def jac(fn):
-  """Jacobian of the four atoms w.r.t. the pmf, ``[4, *shape]``."""
-  return jax.jacrev(lambda q: jnp.stack(fn(q)))
+  """Jitted Jacobian of the four atoms w.r.t. the pmf, ``[4, *shape]`` (cached so
+  that tests share the compiled program)."""
+  return jax.jit(jax.jacrev(lambda q: jnp.stack(fn(q))))
 
 
 # ---------------------------------------------------------------------------
@@ -296,7 +299,7 @@ def test_base_conversion():
 def test_gradients_finite_at_zero_mass_cells():
   # Canonical pmfs padded to S2: zero cells, zero pairwise marginals, zero symbols.
   with jax.enable_x64(True):
-    jacs = {fn: jax.jit(jac(fn)) for fn in (pid_imin, pid_mmi, pid_broja)}
+    jacs = {fn: jac(fn) for fn in (pid_imin, pid_mmi, pid_broja)}
     for name in ("XOR", "AND", "COPY", "ImperfectRdn", "Subtle"):
       p = jnp.asarray(pad(canonical()[name][0]))
       for fn, j in jacs.items():
@@ -313,7 +316,7 @@ def test_gradients_match_finite_differences():
   h = 1e-6
   with jax.enable_x64(True):
     for fn in (pid_imin, pid_mmi, pid_broja):
-      g = np.asarray(jax.jit(jac(fn))(jnp.asarray(p)))
+      g = np.asarray(jac(fn)(jnp.asarray(p)))
       fd = (np.array(fn(jnp.asarray(p + h * d))) - np.array(fn(jnp.asarray(p - h * d)))) / (2 * h)
       np.testing.assert_allclose((g * d).sum((1, 2, 3)), fd, rtol=1e-5, atol=1e-7,
                                  err_msg=fn.__name__)
