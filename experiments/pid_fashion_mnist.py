@@ -5,7 +5,8 @@
 
 Same budget for both arms: same encoder, epochs, batch, augmentations and seed;
 the PID arm adds the cluster head and α(t)·CE terms after a 10 % warm-up, with
-pseudo-labels refreshed every 10 % of the run (the paper's proportions). The
+pseudo-labels refreshed every 25 % of the run (the paper refreshes every 10 %;
+fewer refreshes keep these short CPU runs cheap). The
 PID monitor (Gaussian and discrete estimators) runs in every run. Writes
 ``experiments/results/pid_fashion_mnist.md`` and two PNG plots next to it.
 
@@ -39,6 +40,11 @@ def run(method: str, pid: bool, seed: int, epochs: float, workroot: str, quick: 
     config.pid_monitor.every_steps = 100
     config.pid_monitor.num_examples = 2048
     config.checkpoint.every_steps = 10 ** 9
+    config.eval.linear_epochs = 10
+    if pid:
+      # Warm-up stays at the paper's 10 %; refreshing every 25 % instead of 10 %
+      # keeps the clustering cost of these short CPU runs small.
+      config.pid.refresh_every_epochs = 0.25 * epochs
     if quick:
       config.total_steps = 20
       config.pid_monitor.every_steps = 10
