@@ -62,3 +62,17 @@ def add_pid(c: ml_collections.ConfigDict, *, warmup_epochs: float, refresh_every
   c.pid.num_clusters = num_clusters
   c.loss.terms["pid_unique"] = ml_collections.ConfigDict({"weight": 1.0})
   return c
+
+
+def pid_variant(baseline_config: str, arg: str | None = None) -> ml_collections.ConfigDict:
+  """``get_config`` of a ``<baseline>_pid.py`` file: the baseline config + PID-SSL.
+
+  Keeps the paper's proportions (warm-up and refresh every 10 % of the run).
+  """
+  from ssljax import config as config_lib
+  from ssljax import configs_util
+  c = configs_util.load_config(baseline_config, arg or "")
+  with c.unlocked():
+    epochs = c.num_epochs if c.total_steps <= 0 else 1.0
+    add_pid(c, warmup_epochs=0.1 * epochs, refresh_every_epochs=0.1 * epochs)
+  return config_lib.finalize(c)

@@ -12,14 +12,8 @@ warm-up and refresh every 10 % of the run. Unknown paper details are
 documented choices in `ssljax/train/pid_ssl.py`.
 """
 
-from ssljax import config as config_lib
-from ssljax import configs_util
 from ssljax import presets
 
 
 def get_config(arg=None):
-  c = configs_util.load_config("configs/fashion_mnist/byol.py", arg or "")
-  with c.unlocked():
-    epochs = c.num_epochs if c.total_steps <= 0 else 1.0
-    presets.add_pid(c, warmup_epochs=0.1 * epochs, refresh_every_epochs=0.1 * epochs)
-  return config_lib.finalize(c)
+  return presets.pid_variant("configs/fashion_mnist/byol.py", arg)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -82,6 +83,5 @@ def make_optimizer(cfg: ml_collections.ConfigDict, *, global_batch_size: int,
 
 def target_ema_decay(step, total_steps: int, base_decay: float):
   """BYOL's target decay τ_t = 1 − (1 − τ_base)·(cos(π t / T) + 1)/2 (byol/utils/schedules.py)."""
-  import jax.numpy as jnp
   t = jnp.minimum(step, total_steps) / max(total_steps, 1)
   return 1.0 - (1.0 - base_decay) * (jnp.cos(jnp.pi * t) + 1.0) / 2.0
