@@ -78,6 +78,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.linear_batch_size = 256
   c.eval.linear_train_examples = -1
   c.eval.pixel_baseline = False    # also train the probe recipe on raw pixels
+  c.eval.plots = True              # loss / accuracy / covariance-spectrum PNGs in workdir/plots
+  c.eval.spectrum_examples = 5000  # eval-split images for the embedding covariance spectrum
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.every_steps = 1000

@@ -22,12 +22,19 @@ from ssljax.evaluate import linear as linear_lib
 from ssljax.train import network as network_lib
 
 
-def make_embed_fn(net, *, mean, std, image_size: int, mesh):
-  """jitted ``(params, batch_stats, images uint8 [B,H,W,C]) -> embeddings [B, F]``."""
+def make_embed_fn(net, *, mean, std, image_size: int, mesh, output: str = "embedding"):
+  """jitted ``(params, batch_stats, images uint8 [B,H,W,C]) -> features [B, F]``.
+
+  ``output``: ``'embedding'`` (backbone h, what the probes use) or
+  ``'projection'`` (projector output z, what the loss sees).
+  """
+  if output not in ("embedding", "projection"):
+    raise ValueError(f"output={output!r}; expected 'embedding' or 'projection'")
+
   def embed(params, batch_stats, images):
     x = augment.preprocess_eval(images, mean=mean, std=std, output_size=image_size)
     return net.apply({"params": params, "batch_stats": batch_stats}, x, train=False,
-                     project_only=True)["embedding"]
+                     project_only=True)[output]
   repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   data = parallel.batch_sharding(mesh)
   return jax.jit(embed, in_shardings=(repl, repl, data), out_shardings=data)

@@ -31,6 +31,7 @@ from ssljax.train import metrics_writer
 from ssljax.train import network as network_lib
 from ssljax.train import pid_monitor as pid_monitor_lib
 from ssljax.train import pid_ssl
+from ssljax.train import run_plots
 from ssljax.train import step as step_lib
 
 log = logging.getLogger("ssljax")
@@ -225,13 +226,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   ckpt.wait()
   results = evaluate(config, state, s, embed_fn, final=True)
   results["train/steps"] = step
+  spectra = None
+  if config.eval.plots:
+    spectra = embedding_spectra(config, state, s)
+    results.update(run_plots.spectrum_summary(spectra))
   writer.write(step, results)
   writer.close()
   ckpt.close()
   if is_main:
     with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
       json.dump(results, f, indent=2, sort_keys=True)
+    if spectra is not None:
+      run_plots.write_run_plots(workdir, spectra)
   return results
+
+
+def embedding_spectra(config, state, s) -> dict[str, np.ndarray]:
+  """Covariance eigenvalues of eval-split backbone embeddings and projections (collapse check)."""
+  spectra = {}
+  for output in ("embedding", "projection"):
+    fn = evaluation.make_embed_fn(s["net"], mean=s["info"].mean, std=s["info"].std,
+                                  image_size=config.data.image_size, mesh=s["mesh"], output=output)
+    feats, _ = evaluation.extract(fn, state.params["online"], state.batch_stats, config.data,
+                                  s["info"].eval_split, mesh=s["mesh"],
+                                  batch_size=config.eval.batch_size,
+                                  max_examples=config.eval.spectrum_examples)
+    spectra[output] = run_plots.covariance_spectrum(feats)
+  return spectra
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,

@@ -69,8 +69,12 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
   np.testing.assert_allclose([resumed_losses[s] for s in range(1, 7)],
                              [full_losses[s] for s in range(1, 7)], rtol=1e-6)
   assert full["train/steps"] == resumed["train/steps"] == 6
-  for k in ("eval/knn/top1", "eval/linear/top1", "eval/online_probe/top1"):
+  for k in ("eval/knn/top1", "eval/linear/top1", "eval/online_probe/top1",
+            "spectrum/embedding/effective_rank", "spectrum/projection/effective_rank"):
     assert resumed[k] == pytest.approx(full[k], abs=1e-6), k
+  assert full["spectrum/projection/dim"] == 16
+  for name in ("loss.png", "accuracy.png", "spectrum.png"):
+    assert os.path.getsize(os.path.join(part, "plots", name)) > 1000, name
 
 
 def test_nonfinite_loss_stops_training_with_clear_error(tmp_path):

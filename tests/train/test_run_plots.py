@@ -1,0 +1,58 @@
+"""Per-run plots and collapse diagnostics (`ssljax.train.run_plots`)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ssljax.train import run_plots
+
+
+def test_covariance_spectrum_matches_known_covariance():
+  rng = np.random.default_rng(0)
+  scales = np.array([3.0, 2.0, 1.0, 0.5])
+  q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+  x = rng.normal(size=(200_000, 4)) * scales @ q.T  # covariance Q diag(s²) Qᵀ
+  lam = run_plots.covariance_spectrum(x.astype(np.float32))
+  # Sample covariance of 2e5 Gaussian draws: relative error ~ sqrt(2/n) ≈ 0.3 %.
+  np.testing.assert_allclose(lam, scales ** 2, rtol=0.02)
+  assert np.all(np.diff(lam) <= 0)
+
+
+def test_covariance_spectrum_sees_dimensional_collapse():
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(500, 3)) @ rng.normal(size=(3, 16))  # rank 3 in 16 dims
+  lam = run_plots.covariance_spectrum(x)
+  summary = run_plots.spectrum_summary({"projection": lam})
+  assert summary["spectrum/projection/rank_1e-6"] == 3
+  assert summary["spectrum/projection/dim"] == 16
+  assert 1.0 <= summary["spectrum/projection/effective_rank"] <= 3.0
+
+
+@pytest.mark.parametrize("lam, expected", [(np.ones(7), 7.0), (np.array([5.0, 0, 0, 0]), 1.0),
+                                           (np.zeros(3), 0.0)])
+def test_effective_rank_analytic(lam, expected):
+  assert run_plots.effective_rank(lam) == pytest.approx(expected, rel=1e-12)
+
+
+def test_bad_features_give_clear_error():
+  with pytest.raises(ValueError, match=r"\[N, F\]"):
+    run_plots.covariance_spectrum(np.ones((1, 4)))
+
+
+def test_write_run_plots_from_metrics_file(tmp_path):
+  records = [{"step": s, "loss": 10.0 / s, "loss/vicreg": 10.0 / s, "loss/vicreg/variance": 1.0 / s,
+              "loss/vicreg/weight": 1.0, "probe/accuracy": 0.1 * s} for s in range(1, 6)]
+  records.append({"step": 5, "eval/knn/top1": 0.7, "eval/linear/top1": 0.8})
+  with open(tmp_path / "metrics.jsonl", "w", encoding="utf-8") as f:
+    f.write("\n".join(json.dumps(r) for r in records) + "\n")
+  paths = run_plots.write_run_plots(str(tmp_path), {"embedding": np.array([2.0, 1.0, 0.1])})
+  assert [os.path.basename(p) for p in paths] == ["loss.png", "accuracy.png", "spectrum.png"]
+  assert all(os.path.getsize(p) > 1000 for p in paths)
+  # Re-plotting a finished run reads spectrum.json back.
+  assert len(run_plots.write_run_plots(str(tmp_path))) == 3
+  with pytest.raises(FileNotFoundError, match="metrics.jsonl"):
+    run_plots.write_run_plots(str(tmp_path / "missing"))
