@@ -61,3 +61,21 @@ def test_config_argument_typos_are_rejected():
 def test_missing_config_file_lists_alternatives():
   with pytest.raises(FileNotFoundError, match="available"):
     configs_util.load_config("configs/fashion_mnist/nope.py")
+
+
+def test_fashion_mnist_table_rows_load():
+  """Every row of experiments/fashion_mnist_table.py resolves to a valid config."""
+  import importlib.util
+  import os
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      "experiments", "fashion_mnist_table.py")
+  spec = importlib.util.spec_from_file_location("fashion_mnist_table", path)
+  table = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(table)
+  ids = set()
+  for label, method, arg in table.TRAINED_ROWS:
+    c = table.make_config(method, arg, seed=1, epochs=2.0, quick=False)
+    assert c.seed == 1 and c.model.encoder_kwargs.widths == (32, 64, 128), label
+    assert c.num_epochs == 2.0 and c.data.batch_size == 256, label
+    ids.add(table.row_id(label))
+  assert len(ids) == len(table.TRAINED_ROWS)  # distinct run directories

@@ -135,3 +135,13 @@ register(pid_ssl.TERM, LossTerm(
         *pid_ssl.unique_information_loss(outs["cluster_logits"], outs["pseudo_labels"],
                                          axis_name=axis_name), None),
     requires=("cluster_logits", "pseudo_labels")))
+
+
+# Supervised upper bound (not SSL): every view's head g(h_v) trained with
+# cross-entropy on the true labels; the same kernel as PID-SSL's term with
+# labels in place of pseudo-labels. Needs labelled data (label >= 0).
+register("supervised", LossTerm(
+    fn=lambda outs, params, state, rng, *, axis_name=None: (
+        *pid_ssl.unique_information_loss(outs["cluster_logits"], outs["labels"],
+                                         axis_name=axis_name), None),
+    requires=("cluster_logits", "labels")))

@@ -64,7 +64,10 @@ class LinearProbe(nn.Module):
 
 
 def num_clusters(config: ml_collections.ConfigDict) -> int:
-  """Size of PID-SSL's cluster head (0 when the pipeline is off)."""
+  """Size of the classification head: PID-SSL's clusters, or the classes of the
+  ``supervised`` term (0 when neither is on)."""
+  if "supervised" in config.loss.terms:
+    return config.data.num_classes
   if not config.pid.enabled:
     return 0
   return config.pid.num_clusters if config.pid.num_clusters > 0 else config.data.num_classes

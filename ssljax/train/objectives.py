@@ -54,7 +54,8 @@ _HOW_TO_GET = {
     "prediction": "set config.model.predictor_dim (and predictor_hidden)",
     "target_projection": "set config.model.use_target=True",
     "logvar": "set config.model.variance_head=True",
-    "cluster_logits": "enable config.pid (the PID-SSL pipeline) so the cluster head exists",
+    "cluster_logits": ("enable config.pid (the PID-SSL pipeline) or add the 'supervised' term "
+                       "so the classification head exists"),
     "pseudo_labels": "enable config.pid so pseudo-labels are computed",
 }
 

@@ -195,7 +195,9 @@ def available_outputs(config, net) -> set[str]:
   if net.variance_head:
     out.add("logvar")
   if net.cluster_classes:
-    out.update({"cluster_logits", "pseudo_labels"})
+    out.add("cluster_logits")
+  if config.pid.enabled:
+    out.add("pseudo_labels")
   return out
 
 
@@ -204,7 +206,9 @@ def view_configs(data_cfg):
 
   ``'byol'``: BYOL's asymmetric views; ``'fashion_mnist'``: the lighter variant
   for small grayscale images (`augment.byol_view_configs`); ``'none'``: resize
-  only (for debugging and ablations).
+  only (for debugging and ablations); the published recipes of
+  `augment.PAPER_VIEW_PRESETS` (``'cifar'``, ``'simclr'``, ``'vicreg_cifar'``,
+  ``'vicreg_solo'``, ``'corinfomax'``; `augment.paper_view_configs`).
   """
   size, kind = data_cfg.image_size, data_cfg.augmentation
   if kind == "byol":
@@ -215,7 +219,10 @@ def view_configs(data_cfg):
     plain = augment.ViewConfig(output_size=size, crop_scale=None, flip_prob=0.0, jitter_prob=0.0,
                                grayscale_prob=0.0, blur_prob=0.0, solarize_prob=0.0)
     return plain, plain
-  raise ValueError(f"config.data.augmentation={kind!r}; expected 'byol', 'fashion_mnist' or 'none'")
+  if kind in augment.PAPER_VIEW_PRESETS:
+    return augment.paper_view_configs(kind, size)
+  raise ValueError(f"config.data.augmentation={kind!r}; expected one of "
+                   f"{['byol', 'fashion_mnist', 'none', *augment.PAPER_VIEW_PRESETS]}")
 
 
 def _all_finite(tree) -> jax.Array:

@@ -26,6 +26,8 @@ CASES = {
                     PREDICTOR),
     # PID-SSL's unique-information term on top of SimCLR (pseudo-labels = labels here).
     "simclr+pid": ({"simclr": {"temperature": 0.2}, "pid_unique": {}}, {}),
+    # The supervised reference row of experiments/fashion_mnist_table.py.
+    "supervised": ({"supervised": {}}, {}),
 }
 
 
