@@ -70,6 +70,7 @@ def make_config(method: str, arg: str, *, seed: int, epochs: float, quick: bool)
                                     ",".join(a for a in (arg, f"epochs={epochs}") if a))
   with config.unlocked():
     config.seed = seed
+    config.data.num_classes = 10  # what setup() fills in, so config.json compares equal on reuse
     config.model.encoder_kwargs.widths = (32, 64, 128)
     config.eval.pixel_baseline = False
     config.eval.linear_epochs = 10
@@ -207,22 +208,24 @@ def main():
   stem = "fashion_mnist_quick" if a.quick else "fashion_mnist"
   t_start = time.time()
 
-  table, curves, spectra = [], {}, {}
-  for label, method, arg in TRAINED_ROWS:
-    if wanted and method not in wanted:
-      continue
-    results = []
-    for seed in range(seeds):
+  rows = [r for r in TRAINED_ROWS if not wanted or r[1] in wanted]
+  results = {label: [] for label, _, _ in rows}
+  curves, spectra = {}, {}
+  # Seed-major order: after each pass over the rows the table is complete for
+  # that many seeds, so a cut-short table can be written with --seeds N from cache.
+  for seed in range(seeds):
+    for label, method, arg in rows:
       workdir, res = run_trained(label, method, arg, seed=seed, epochs=a.epochs,
                                  workroot=a.workroot, quick=a.quick)
-      results.append(res)
+      results[label].append(res)
       curves.setdefault(label, []).append(learning_curve(workdir))
       if seed == 0:
         with open(os.path.join(workdir, "spectrum.json"), encoding="utf-8") as f:
           spectra[label] = json.load(f)
       print(f"{label} seed {seed}: linear {res['eval/linear/top1']:.4f} "
             f"kNN {res['eval/knn/top1']:.4f} ({res['wall_seconds']:.0f}s)", flush=True)
-    table.append((label, results, f"`{a.workroot}/{row_id(label)}_s*/plots/`"))
+  table = [(label, results[label], f"`{a.workroot}/{row_id(label)}_s*/plots/`")
+           for label, _, _ in rows]
 
   if not wanted:
     untrained = [run_untrained(seed=seed, quick=a.quick) for seed in range(seeds)]
