@@ -144,7 +144,8 @@ def parse_arg(arg: str | None, **defaults):
 
 
 _ENUMS = {
-    "data.augmentation": ("byol", "fashion_mnist", "none"),
+    "data.augmentation": ("byol", "fashion_mnist", "none", "cifar", "simclr", "vicreg_cifar",
+                          "vicreg_solo", "corinfomax"),
     "optim.name": ("lars", "sgd", "adamw", "adam"),
     "optim.lr_scaling": ("linear", "sqrt", "none"),
     "optim.schedule": ("cosine", "constant"),

@@ -1,4 +1,13 @@
-"""Dataset presets shared by the files in ``configs/`` (the method parts stay in each file)."""
+"""Dataset presets and recipe helpers shared by the files in ``configs/``.
+
+* `fashion_mnist`: the embedded CPU default.
+* Paper tables (``experiments/paper_tables.md``): dataset presets `cifar`,
+  `tiny_imagenet`, `imagenet` (data, backbone, evaluation); recipe helpers
+  `solo_learn`, `lars_imagenet`, `corinfomax`, `heads`, `ema_target` that a
+  config file calls with its row's numbers; `finish` (``runlocal`` shrink and
+  lock); `dataset_variant` and `pid_variant` for files that reuse another
+  file's recipe.
+"""
 
 from __future__ import annotations
 
@@ -76,3 +85,274 @@ def pid_variant(baseline_config: str, arg: str | None = None) -> ml_collections.
     epochs = c.num_epochs if c.total_steps <= 0 else 1.0
     add_pid(c, warmup_epochs=0.1 * epochs, refresh_every_epochs=0.1 * epochs)
   return config_lib.finalize(c)
+
+
+# ----------------------------------------------------------------------------
+# Paper-table presets (configs/{cifar10,cifar100,tiny_imagenet,imagenet100,imagenet}).
+# A config file calls one dataset preset, then recipe helpers with its row's
+# numbers, then `finish`; see experiments/paper_tables.md for the rows.
+# ----------------------------------------------------------------------------
+
+_CIFARS = ("cifar10", "cifar100")
+_IMAGENETS = ("imagenet2012", "imagenet100")
+
+
+def _resnet(c: ml_collections.ConfigDict, name: str, **kwargs) -> None:
+  c.model.encoder = name
+  c.model.encoder_kwargs = ml_collections.ConfigDict(kwargs)
+
+
+def _small_image_eval(c: ml_collections.ConfigDict) -> None:
+  # Linear: 100 epochs, batch 256 (solo-learn / CorInfoMax linear eval); our
+  # probe runs on pre-computed, standardised features, hence its own lr.
+  # kNN: the tables (CorInfoMax Table 1, PID-SSL) use W-MSE's 5-NN majority
+  # vote (htdt/self-supervised eval/knn.py); T = 1000 makes our weighted
+  # cosine kNN an unweighted vote (ties to the nearer neighbours).
+  c.eval.batch_size = 1000
+  c.eval.knn_k = 5
+  c.eval.knn_temperature = 1000.0
+  c.eval.linear_epochs = 100
+  c.eval.linear_batch_size = 256
+  c.eval.linear_lr = 0.1
+
+
+def cifar(c: ml_collections.ConfigDict, *, dataset: str = "cifar10",
+          epochs: float = 1000.0) -> ml_collections.ConfigDict:
+  """CIFAR-10/100 at 32x32 with a ResNet-18 CIFAR stem (3x3/1 conv, no max-pool).
+
+  Sets the data, the backbone and the evaluation; the method file sets the
+  optimiser (`solo_learn` or `corinfomax`), heads and loss. Views default to
+  ``'cifar'`` (solo-learn's CIFAR asymmetric recipe, no blur).
+
+  Args:
+    c: a `ssljax.config.base_config()`.
+    dataset: ``'cifar10'`` or ``'cifar100'``.
+    epochs: pre-training epochs (the tables: 1000).
+  """
+  if dataset not in _CIFARS:
+    raise ValueError(f"presets.cifar: dataset={dataset!r}; use one of {_CIFARS}")
+  c.data.name = dataset
+  c.data.image_size = 32
+  c.data.augmentation = "cifar"
+  c.data.batch_size = 256
+  _resnet(c, "resnet18", stem="cifar")
+  c.num_epochs = epochs
+  c.log_every_steps = 100
+  c.checkpoint.every_steps = 2000
+  _small_image_eval(c)
+  return c
+
+
+def tiny_imagenet(c: ml_collections.ConfigDict, *, epochs: float = 1000.0) -> ml_collections.ConfigDict:
+  """Tiny-ImageNet (200 classes, 64x64; `ssljax.data.tiny_imagenet`), ResNet-18.
+
+  The backbone is a ResNet-18 with the CIFAR stem (3x3/1 conv, no max-pool),
+  the closest of ours to W-MSE's Tiny-ImageNet ResNet-18 (3x3/1 conv; W-MSE's
+  ``model.py`` keeps the max-pool there, which we do not have). CorInfoMax
+  uses a ResNet-50 with the ImageNet stem instead (set in its file).
+  """
+  c.data.name = "tiny_imagenet"
+  c.data.image_size = 64
+  c.data.augmentation = "cifar"
+  c.data.batch_size = 256
+  _resnet(c, "resnet18", stem="cifar")
+  c.num_epochs = epochs
+  c.log_every_steps = 100
+  c.checkpoint.every_steps = 2000
+  _small_image_eval(c)
+  return c
+
+
+def imagenet(c: ml_collections.ConfigDict, *, dataset: str = "imagenet2012",
+             epochs: float = 100.0) -> ml_collections.ConfigDict:
+  """ImageNet-1K (ResNet-50) or ImageNet-100 (ResNet-18), 224x224 views, BYOL's views.
+
+  Host images are short-side-256 center crops (`ssljax.data.datasets`), so
+  random crops come from the central square: a deviation from every paper's
+  full-frame crop. Evaluation: center 224 crop; linear probe 100 epochs,
+  batch 256 on pre-computed features (the papers re-augment every epoch);
+  weighted kNN k = 200, T = 0.1 (a monitor; the ImageNet tables report
+  linear top-1 only).
+  """
+  if dataset not in _IMAGENETS:
+    raise ValueError(f"presets.imagenet: dataset={dataset!r}; use one of {_IMAGENETS}")
+  c.data.name = dataset
+  c.data.image_size = 224
+  c.data.augmentation = "byol"
+  c.data.batch_size = 256
+  _resnet(c, "resnet50" if dataset == "imagenet2012" else "resnet18", stem="imagenet")
+  c.num_epochs = epochs
+  c.log_every_steps = 100
+  c.checkpoint.every_steps = 1000
+  c.eval.batch_size = 500
+  c.eval.knn_k = 200
+  c.eval.knn_temperature = 0.1
+  c.eval.linear_epochs = 100
+  c.eval.linear_batch_size = 256
+  c.eval.linear_lr = 0.1
+  return c
+
+
+def heads(c: ml_collections.ConfigDict, projector: str, *, predictor: str = "", bn: bool = True,
+          last_bias: bool = True) -> ml_collections.ConfigDict:
+  """Projector / predictor from the papers' ``"h1-h2-D"`` width strings.
+
+  Args:
+    c: the config.
+    projector: e.g. ``"2048-2048-2048"``: hidden widths then the output width.
+    predictor: e.g. ``"4096-256"``; empty for none.
+    bn: BatchNorm after each hidden Linear (both heads).
+    last_bias: bias in the output Linear (both heads).
+  """
+  *hidden, dim = (int(w) for w in projector.split("-"))
+  c.model.projector_hidden = tuple(hidden)
+  c.model.projector_dim = dim
+  c.model.projector_bn = bn
+  c.model.projector_last_bias = last_bias
+  if predictor:
+    *p_hidden, p_dim = (int(w) for w in predictor.split("-"))
+    c.model.predictor_hidden = tuple(p_hidden)
+    c.model.predictor_dim = p_dim
+  return c
+
+
+def ema_target(c: ml_collections.ConfigDict, tau_base: float, *,
+               init: str = "copy") -> ml_collections.ConfigDict:
+  """EMA target network, τ from ``tau_base`` to 1 along BYOL's cosine."""
+  c.model.use_target = True
+  c.model.target_ema = tau_base
+  c.model.target_init = init
+  return c
+
+
+def solo_learn(c: ml_collections.ConfigDict, *, base_lr: float,
+               weight_decay: float) -> ml_collections.ConfigDict:
+  """solo-learn's optimiser for its CIFAR / ImageNet-100 recipes.
+
+  LARS (momentum 0.9, η = 0.02, biases and BN excluded), peak lr
+  ``base_lr · B/256`` (``solo/args/pretrain.py``), 10 warm-up epochs from
+  3e-5 then cosine to 0, stepped per step (``solo/methods/base.py``
+  defaults). Not reproduced: LARS ``clip_lr`` (the adaptive lr is not
+  capped at the global lr) and mixed precision. On CIFAR, solo-learn's stem
+  conv has padding 2 (``solo/methods/base.py``), set here.
+  """
+  c.optim.name = "lars"
+  c.optim.base_lr = base_lr
+  c.optim.lr_scaling = "linear"
+  c.optim.weight_decay = weight_decay
+  c.optim.momentum = 0.9
+  c.optim.trust_coefficient = 0.02
+  c.optim.warmup_epochs = 10.0
+  c.optim.warmup_start_lr = 3e-5
+  c.optim.schedule = "cosine"
+  c.optim.min_lr = 0.0
+  if c.data.name in _CIFARS:
+    c.model.encoder_kwargs.stem_padding = 2
+  return c
+
+
+def lars_imagenet(c: ml_collections.ConfigDict, *, batch_size: int, base_lr: float,
+                  weight_decay: float, end_lr_fraction: float = 0.0) -> ml_collections.ConfigDict:
+  """The official ImageNet LARS recipes (BYOL, SimCLR, Barlow Twins, VICReg, SSL-HSIC).
+
+  LARS (momentum 0.9, η = 1e-3, biases and BN excluded), peak lr
+  ``base_lr · B/256``, 10 warm-up epochs from 0, cosine to
+  ``end_lr_fraction`` × peak (0 for BYOL / SimCLR / SSL-HSIC, 0.001 for
+  Barlow Twins / VICReg). ResNet-50 with zero-init residual BN (all four
+  codes do it).
+  """
+  c.data.batch_size = batch_size
+  c.optim.name = "lars"
+  c.optim.base_lr = base_lr
+  c.optim.lr_scaling = "linear"
+  c.optim.weight_decay = weight_decay
+  c.optim.momentum = 0.9
+  c.optim.trust_coefficient = 1e-3
+  c.optim.warmup_epochs = 10.0
+  c.optim.warmup_start_lr = 0.0
+  c.optim.schedule = "cosine"
+  # optim.min_lr is absolute: recompute it when overriding --config.data.batch_size.
+  c.optim.min_lr = end_lr_fraction * base_lr * batch_size / 256.0
+  c.model.encoder_kwargs.zero_init_residual = True
+  return c
+
+
+def corinfomax(c: ml_collections.ConfigDict, *, batch_size: int, projector: str, alpha: float,
+               la: float, base_lr: float, min_lr: float, warmup_epochs: float = 10.0,
+               projector_bn: bool = False) -> ml_collections.ConfigDict:
+  """The official CorInfoMax set-up; the arguments are the row's README command.
+
+  Shared by every run of ``serdarozsoy/corinfomax-ssl`` (research note
+  ssl_hsic_corinfomax.md §2.2-2.3): plain SGD (momentum 0.9, weight decay
+  1e-4 on every parameter), lr NOT scaled by the batch, linear warm-up from
+  3e-3 then cosine to ``min_lr``; ε = 1e-8, R_ini = 1, λ_R = λ_μ = ``la``,
+  L2-normalised outputs (in the kernel); projector "h1-h2-D" whose last
+  Linear has no bias, BatchNorm only in the ImageNet-1K model; backbone with
+  zero-init residual BN; the 'corinfomax' views. Deviation: the official
+  scheduler steps once per epoch, ours per step.
+  """
+  c.data.batch_size = batch_size
+  c.data.augmentation = "corinfomax"
+  c.model.encoder_kwargs.zero_init_residual = True
+  heads(c, projector, bn=projector_bn, last_bias=False)
+  c.optim.name = "sgd"
+  c.optim.base_lr = base_lr
+  c.optim.lr_scaling = "none"
+  c.optim.weight_decay = 1e-4
+  c.optim.decay_all = True
+  c.optim.momentum = 0.9
+  c.optim.warmup_epochs = warmup_epochs
+  c.optim.warmup_start_lr = 3e-3
+  c.optim.schedule = "cosine"
+  c.optim.min_lr = min_lr
+  c.loss.terms = {"corinfomax": {"weight": 1.0, "alpha": alpha, "la_R": la, "la_mu": la,
+                                 "eps": 1e-8, "r_init": 1.0}}
+  return c
+
+
+def finish(c: ml_collections.ConfigDict, *, runlocal: bool = False) -> ml_collections.ConfigDict:
+  """Ends a paper-table ``get_config``: the ``runlocal`` smoke shrink, then the lock.
+
+  ``runlocal`` keeps every setting but the sizes: 4 steps of batch 32, a
+  width-8 backbone, heads of at most 64 hidden / 32 output units, views of at
+  most 64 px and small evaluation sets, so the run takes seconds on a CPU.
+  """
+  from ssljax import config as config_lib  # pylint: disable=g-import-not-at-top
+  if runlocal:
+    c.total_steps = 4
+    c.data.batch_size = 32
+    c.data.image_size = min(c.data.image_size, 64)
+    c.model.encoder_kwargs.width = 8
+    c.model.projector_hidden = tuple(min(h, 64) for h in c.model.projector_hidden)
+    c.model.projector_dim = min(c.model.projector_dim, 32)
+    c.model.predictor_hidden = tuple(min(h, 64) for h in c.model.predictor_hidden)
+    c.model.predictor_dim = min(c.model.predictor_dim, 32)
+    c.log_every_steps = 2
+    c.checkpoint.every_steps = 2
+    c.eval.batch_size = 500
+    c.eval.knn_train_examples = 2000
+    c.eval.linear_train_examples = 2000
+    c.eval.linear_epochs = 2
+    c.eval.linear_batch_size = 256
+  return config_lib.finalize(c)
+
+
+def dataset_variant(base_config: str, arg: str | None = None, *,
+                    dataset: str) -> ml_collections.ConfigDict:
+  """``get_config`` of a file that runs another file's recipe on another dataset.
+
+  Only the data change (``config.data.name`` and the view size of
+  `ssljax.data.datasets`); backbone, heads, optimiser, epochs and evaluation
+  stay those of ``base_config``. ``arg`` is passed to ``base_config``
+  unchanged (same arguments).
+  """
+  from ssljax import configs_util  # pylint: disable=g-import-not-at-top
+  from ssljax.data import datasets  # pylint: disable=g-import-not-at-top
+  c = configs_util.load_config(base_config, arg or "")
+  info = datasets.get_dataset_info(dataset)
+  with c.unlocked():
+    c.data.name = info.name
+    c.data.num_classes = -1
+    # total_steps > 0 only in the `runlocal` smoke variant, whose views are <= 64 px.
+    c.data.image_size = info.view_size if c.total_steps <= 0 else min(info.view_size, 64)
+  return c

@@ -511,6 +511,114 @@ def byol_view_configs(output_size: int, *, dataset: Optional[str] = None) -> tup
   return v1, v2
 
 
+# ----------------------------------------------------------------------------
+# Paper recipes for small images and solo-learn / CorInfoMax (config.data.augmentation).
+# ----------------------------------------------------------------------------
+
+PIL_BLUR_RADIUS = 6  # ceil(3 * sigma_max) for sigma_max = 2: the Gaussian beyond 3 sigma is < 1.2 %.
+
+
+def pil_blur_fields(output_size: int) -> dict[str, Any]:
+  """`ViewConfig` blur fields that mimic PIL's ``ImageFilter.GaussianBlur(radius=sigma)``.
+
+  solo-learn (``solo/data/pretrain_dataloader.py::GaussianBlur``) and the
+  CorInfoMax code (``transform_utils.py::GaussianBlur``) blur with PIL, whose
+  kernel width follows sigma (in pixels), not the image size, and which
+  replicates edge pixels. BYOL's rule (radius ``int(S / 20)``) would give a
+  3-tap kernel at 32 px, far too narrow for sigma up to 2. Here the radius is
+  fixed at `PIL_BLUR_RADIUS` = 6 (13 taps) at every size, with ``'edge'``
+  padding. PIL approximates the Gaussian with three box blurs; the exact
+  Gaussian used here differs from it by 2e-3 to 5e-3 per pixel on
+  average for sigma in [0.5, 2] (tested in tests/data/test_augment_presets.py).
+
+  Args:
+    output_size: the view side ``S`` (the blur runs after the crop).
+
+  Returns:
+    ``{'blur_divider': ..., 'blur_padding': 'edge'}`` for ``ViewConfig``.
+  """
+  # blur_radius(S, d) = int(S / d / 2) = int(R + 0.5) = R for d = S / (2R + 1).
+  return {"blur_divider": output_size / (2 * PIL_BLUR_RADIUS + 1), "blur_padding": "edge"}
+
+
+# name -> (view-1 fields, view-2 fields) on top of ViewConfig's BYOL defaults.
+# "pil_blur" marks recipes that blur with PIL (see `pil_blur_fields`).
+_PAPER_VIEWS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    # solo-learn scripts/pretrain/cifar/augmentations/asymmetric.yaml (BYOL, Barlow Twins).
+    "cifar": ({"blur_prob": 0.0, "solarize_prob": 0.0},
+              {"blur_prob": 0.0, "solarize_prob": 0.2}),
+    # solo-learn .../{cifar,imagenet-100}/augmentations/symmetric.yaml (SimCLR).
+    "simclr": ({"brightness": 0.8, "contrast": 0.8, "saturation": 0.8, "hue": 0.2,
+                "blur_prob": 0.5, "solarize_prob": 0.0, "pil_blur": True},) * 2,
+    # solo-learn scripts/pretrain/cifar/vicreg.yaml (inline augmentations).
+    "vicreg_cifar": ({"crop_scale": (0.2, 1.0), "blur_prob": 0.0, "solarize_prob": 0.1},) * 2,
+    # solo-learn scripts/pretrain/imagenet-100/augmentations/vicreg.yaml.
+    "vicreg_solo": ({"crop_scale": (0.2, 1.0), "blur_prob": 0.5, "solarize_prob": 0.1,
+                     "pil_blur": True},) * 2,
+    # CorInfoMax transform_utils.py::PretrainTransform (every dataset, blur even at 32 px).
+    "corinfomax": ({"blur_prob": 1.0, "solarize_prob": 0.0, "pil_blur": True},
+                   {"blur_prob": 0.1, "solarize_prob": 0.2, "pil_blur": True}),
+}
+
+PAPER_VIEW_PRESETS: tuple[str, ...] = tuple(_PAPER_VIEWS)
+
+
+def paper_view_configs(name: str, output_size: int) -> tuple[ViewConfig, ViewConfig]:
+  """The two views of a published recipe, by name.
+
+  Every recipe starts from BYOL's view (random resized crop area U[0.08, 1],
+  flip 0.5, jitter 0.4/0.4/0.2/0.1 with p 0.8, grayscale 0.2) and changes:
+
+  =============  ==========================================  ==========  =========================
+  name           source                                      blur p      other changes
+  =============  ==========================================  ==========  =========================
+  'cifar'        solo-learn CIFAR ``asymmetric.yaml``        0 / 0       solarise 0 / 0.2
+                 (BYOL, Barlow Twins)
+  'simclr'       solo-learn CIFAR and ImageNet-100           0.5 / 0.5   jitter 0.8/0.8/0.8/0.2,
+                 ``symmetric.yaml`` (SimCLR)                 (PIL)       solarise 0
+  'vicreg_cifar' solo-learn CIFAR ``vicreg.yaml``            0 / 0       crop U[0.2, 1],
+                                                                         solarise 0.1 / 0.1
+  'vicreg_solo'  solo-learn ImageNet-100 ``vicreg.yaml``     0.5 / 0.5   crop U[0.2, 1],
+                                                             (PIL)       solarise 0.1 / 0.1
+  'corinfomax'   CorInfoMax ``transform_utils.py``           1.0 / 0.1   solarise 0 / 0.2
+                                                             (PIL)
+  =============  ==========================================  ==========  =========================
+
+  BYOL's own ImageNet views (also VICReg's official ``augmentations.py`` and
+  solo-learn's ImageNet-100 ``asymmetric.yaml``) are `byol_view_configs`
+  (``'byol'``). "(PIL)" marks PIL-style blur (`pil_blur_fields`).
+
+  Deviations from the torchvision pipelines of those repositories (shared by
+  every preset, see the module docstring): the crop is BYOL's single sample
+  (torchvision's RandomResizedCrop retries up to 10 times, then falls back to
+  a center crop); brightness is additive and contrast uses the per-channel
+  mean (TF / BYOL style; torchvision multiplies and uses the grey mean); the
+  jitter order is random as in torchvision.
+
+  Args:
+    name: one of `PAPER_VIEW_PRESETS`.
+    output_size: view side (CIFAR 32, Tiny-ImageNet 64, ImageNet 224).
+
+  Returns:
+    ``(view1, view2)``.
+
+  Example:
+    >>> v1, v2 = paper_view_configs('vicreg_cifar', 32)
+    >>> v1.crop_scale, v1.solarize_prob, v1.blur_prob
+    ((0.2, 1.0), 0.1, 0.0)
+  """
+  if name not in _PAPER_VIEWS:
+    raise ValueError(f"Unknown augmentation preset {name!r}; use one of {list(PAPER_VIEW_PRESETS)} "
+                     "(or 'byol' via byol_view_configs).")
+  views = []
+  for fields in _PAPER_VIEWS[name]:
+    fields = dict(fields)
+    if fields.pop("pil_blur", False):
+      fields.update(pil_blur_fields(output_size))
+    views.append(ViewConfig(output_size=output_size, **fields))
+  return views[0], views[1]
+
+
 def linear_probe_view_config(output_size: int) -> ViewConfig:
   """Training view of the linear probe: random resized crop + flip only (BYOL eval)."""
   return ViewConfig(output_size=output_size, jitter_prob=0.0, grayscale_prob=0.0,

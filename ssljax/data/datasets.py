@@ -21,6 +21,12 @@ central square of each image, not from the full frame as in BYOL's TF pipeline;
 this keeps host batches fixed-shape (jit-friendly) at a small loss of crop
 diversity on very elongated images.
 
+Tiny-ImageNet is not in the TFDS catalogue: ``tiny_imagenet`` is read through
+a small TF-free builder (`ssljax.data.tiny_imagenet`) from the
+``tiny-imagenet-200/`` folder of the official zip. Such ssljax-defined builders
+(also ``fashion_mnist_idx``) are listed in `LOCAL_BUILDERS`;
+`register_local_builder` / `prepare_local_builder` import and build them.
+
 ImageNet-100 is ImageNet-2012 restricted to the 100 classes of CMC
 (Tian et al., 2020) listed in ``imagenet100_classes.txt`` (from solo-learn);
 labels are remapped to 0..99 in sorted-WordNet-id order, which is the order of
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import os
 from typing import Optional
 
@@ -127,6 +134,14 @@ _REGISTRY: dict[str, DatasetInfo] = {
         train_split="train", eval_split="validation", num_train=126689, num_eval=5000,
         labeled_split="train", num_labeled=126689, view_size=224, variable_size=True,
         class_subset="imagenet100"),
+    # Tiny-ImageNet (cs231n): built offline from tiny-imagenet-200/ (ssljax/data/tiny_imagenet.py);
+    # 'validation' is the labelled 10k set papers report on. Mean/std: W-MSE's
+    # datasets/tiny_in.py (training-set statistics; CorInfoMax uses ImageNet's).
+    "tiny_imagenet": DatasetInfo(
+        name="tiny_imagenet", tfds_name="tiny_imagenet_folder", num_classes=200,
+        image_shape=(64, 64, 3), mean=(0.480, 0.448, 0.398), std=(0.277, 0.269, 0.282),
+        train_split="train", eval_split="validation", num_train=100000, num_eval=10000,
+        labeled_split="train", num_labeled=100000, view_size=64),
     # scikit-learn's 8x8 digits (0..16 rescaled to uint8), for tiny offline
     # tests: train = the first 1500 images, test = the remaining 297.
     "digits": DatasetInfo(
@@ -137,7 +152,19 @@ _REGISTRY: dict[str, DatasetInfo] = {
 }
 
 _ALIASES = {"imagenet": "imagenet2012", "imagenet1k": "imagenet2012",
-            "fashion-mnist": "fashion_mnist", "fashionmnist": "fashion_mnist"}
+            "fashion-mnist": "fashion_mnist", "fashionmnist": "fashion_mnist",
+            "tiny-imagenet": "tiny_imagenet", "tinyimagenet": "tiny_imagenet",
+            "tiny-imagenet-200": "tiny_imagenet"}
+
+# TFDS builders defined in ssljax and built offline on first use (no TensorFlow):
+# TFDS name -> (module, prepare function ``fn(data_dir)``).
+LOCAL_BUILDERS = {
+    "fashion_mnist_idx": ("ssljax.data.fashion_mnist", "prepare_fashion_mnist"),
+    "tiny_imagenet_folder": ("ssljax.data.tiny_imagenet", "prepare_tiny_imagenet"),
+}
+# Local builders that `get_dataset_info` registers with TFDS (the loader imports
+# fashion_mnist itself).
+_REGISTER_ON_LOOKUP = ("tiny_imagenet_folder",)
 
 
 def dataset_names() -> tuple[str, ...]:
@@ -148,6 +175,9 @@ def dataset_names() -> tuple[str, ...]:
 def get_dataset_info(name: str) -> DatasetInfo:
   """Returns the `DatasetInfo` of ``name`` (case-insensitive; a few aliases).
 
+  Looking up ``'tiny_imagenet'`` imports its TFDS builder
+  (`ssljax.data.tiny_imagenet`, which imports TFDS) so that TFDS can open it.
+
   Raises:
     ValueError: for an unknown name; the message lists the valid names.
   """
@@ -157,7 +187,12 @@ def get_dataset_info(name: str) -> DatasetInfo:
   if key not in _REGISTRY:
     raise ValueError(f"Unknown dataset {name!r}. Valid names: {', '.join(_REGISTRY)} "
                      f"(aliases: {', '.join(_ALIASES)}).")
-  return _REGISTRY[key]
+  info = _REGISTRY[key]
+  if info.tfds_name in _REGISTER_ON_LOOKUP:
+    # TFDS only knows builders whose module was imported; without this, opening an
+    # unprepared dataset fails with TFDS's "not found" instead of our instructions.
+    register_local_builder(info.tfds_name)
+  return info
 
 
 @functools.lru_cache(maxsize=None)
@@ -204,6 +239,39 @@ def subset_label_map(class_names: list[str] | tuple[str, ...], subset: str = "im
   return table
 
 
+def register_local_builder(tfds_name: Optional[str]) -> bool:
+  """Imports the module defining ``tfds_name`` (registering its builder with TFDS).
+
+  Returns:
+    ``True`` for a builder of `LOCAL_BUILDERS`, ``False`` otherwise (nothing imported).
+  """
+  if tfds_name not in LOCAL_BUILDERS:
+    return False
+  importlib.import_module(LOCAL_BUILDERS[tfds_name][0])
+  return True
+
+
+def prepare_local_builder(tfds_name: Optional[str], data_dir: Optional[str] = None) -> bool:
+  """Builds an ssljax-defined TFDS dataset into ``data_dir`` unless already prepared.
+
+  Args:
+    tfds_name: TFDS name (e.g. ``info.tfds_name``).
+    data_dir: TFDS data dir; ``None`` means TFDS's default.
+
+  Returns:
+    ``True`` if ``tfds_name`` is local (and is now prepared), ``False`` if it
+    is a catalogue dataset that must be prepared with ``tfds build``.
+
+  Raises:
+    FileNotFoundError: the raw files are missing; the message says where to put them.
+  """
+  if tfds_name not in LOCAL_BUILDERS:
+    return False
+  module, fn = LOCAL_BUILDERS[tfds_name]
+  getattr(importlib.import_module(module), fn)(data_dir)
+  return True
+
+
 def prepare_instructions(info: DatasetInfo, data_dir: Optional[str] = None) -> str:
   """How to prepare ``info``'s data so the TF-free loader can read it."""
   where = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
@@ -213,6 +281,9 @@ def prepare_instructions(info: DatasetInfo, data_dir: Optional[str] = None) -> s
     return ("It is built automatically from the IDX files: sudo apt-get install "
             "dataset-fashion-mnist, or set SSLJAX_FASHION_MNIST_DIR to a folder with the four "
             "IDX files.")
+  if info.tfds_name == "tiny_imagenet_folder":
+    from ssljax.data import tiny_imagenet  # pylint: disable=g-import-not-at-top
+    return f"It is built from the tiny-imagenet-200 folder: {tiny_imagenet.prepare_help(data_dir)}."
   manual = ""
   if info.tfds_name == "imagenet2012":
     manual = (f" ImageNet needs a manual download: put ILSVRC2012_img_train.tar and "
