@@ -25,7 +25,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.data_dir = config_dict.placeholder(str)
   c.data.batch_size = 256      # GLOBAL batch, split over every device of every process
   c.data.image_size = 28       # side of the augmented views
-  c.data.augmentation = "fashion_mnist"   # view preset: 'byol' | 'fashion_mnist' | 'none'
+  c.data.augmentation = "fashion_mnist"   # view preset: 'byol' | 'fashion_mnist' | 'none' |
+  # the papers' recipes 'cifar' | 'simclr' | 'vicreg_cifar' | 'vicreg_solo' | 'corinfomax'
   c.data.num_classes = -1      # filled from the dataset registry when < 0
   c.data.cache_in_memory = "auto"
   c.data.worker_count = 0

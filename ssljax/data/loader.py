@@ -133,8 +133,7 @@ def _tfds_data_source(info: DatasetInfo, split: str, data_dir: Optional[str], **
   """``tfds.data_source`` without downloads; a clear error if not prepared."""
   import tensorflow_datasets as tfds  # Heavy import: only when TFDS data is used.
 
-  if info.tfds_name == "fashion_mnist_idx":
-    from ssljax.data import fashion_mnist  # Registers the builder with TFDS.
+  datasets_lib.register_local_builder(info.tfds_name)  # ssljax's own TFDS builders
   try:
     return tfds.data_source(info.tfds_name, split=split, data_dir=data_dir, download=False,
                             **kwargs)
@@ -144,10 +143,10 @@ def _tfds_data_source(info: DatasetInfo, split: str, data_dir: Optional[str], **
   builder = tfds.builder(info.tfds_name, data_dir=data_dir)
   if builder.is_prepared():
     raise first_error
-  if info.tfds_name == "fashion_mnist_idx":
-    # Offline and ~15 s: build it from the IDX files (FileNotFoundError with the
-    # apt-get hint when they are missing), then read it.
-    fashion_mnist.prepare_fashion_mnist(data_dir)
+  # ssljax's own builders (Fashion-MNIST from the Debian IDX files, Tiny-ImageNet
+  # from its folder) are built offline on first use; FileNotFoundError says
+  # where the raw files go when they are missing.
+  if datasets_lib.prepare_local_builder(info.tfds_name, data_dir):
     return tfds.data_source(info.tfds_name, split=split, data_dir=data_dir, download=False,
                             **kwargs)
   raise DatasetNotPreparedError(

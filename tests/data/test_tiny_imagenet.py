@@ -148,12 +148,12 @@ def test_registry_entry_and_local_builder_hook(tmp_path):
   assert not datasets.prepare_local_builder("cifar10", str(tmp_path))
 
 
-def test_loader_reads_prepared_tiny_imagenet(tmp_path, monkeypatch):
+def test_loader_builds_tiny_imagenet_on_first_use(tmp_path, monkeypatch):
   folder, expected = make_tiny_folder(str(tmp_path / "raw"), n_train=2)
   monkeypatch.setenv(tiny_imagenet.ENV_SOURCE_DIR, folder)
   data_dir = str(tmp_path / "tfds")
-  assert datasets.prepare_local_builder("tiny_imagenet_folder", data_dir)
   loader.clear_cache()
+  # No explicit prepare step: the loader converts the folder on first use.
   images, labels = loader.load_split_arrays("tiny_imagenet", "validation", data_dir=data_dir)
   np.testing.assert_array_equal(images, np.stack([im for im, _ in expected["validation"]]))
   np.testing.assert_array_equal(labels, [lab for _, lab in expected["validation"]])
