@@ -131,16 +131,7 @@ def cifar(c: ml_collections.ConfigDict, *, dataset: str = "cifar10",
   """
   if dataset not in _CIFARS:
     raise ValueError(f"presets.cifar: dataset={dataset!r}; use one of {_CIFARS}")
-  c.data.name = dataset
-  c.data.image_size = 32
-  c.data.augmentation = "cifar"
-  c.data.batch_size = 256
-  _resnet(c, "resnet18", stem="cifar")
-  c.num_epochs = epochs
-  c.log_every_steps = 100
-  c.checkpoint.every_steps = 2000
-  _small_image_eval(c)
-  return c
+  return _small_images(c, dataset, image_size=32, epochs=epochs)
 
 
 def tiny_imagenet(c: ml_collections.ConfigDict, *, epochs: float = 1000.0) -> ml_collections.ConfigDict:
@@ -151,8 +142,14 @@ def tiny_imagenet(c: ml_collections.ConfigDict, *, epochs: float = 1000.0) -> ml
   ``model.py`` keeps the max-pool there, which we do not have). CorInfoMax
   uses a ResNet-50 with the ImageNet stem instead (set in its file).
   """
-  c.data.name = "tiny_imagenet"
-  c.data.image_size = 64
+  return _small_images(c, "tiny_imagenet", image_size=64, epochs=epochs)
+
+
+def _small_images(c: ml_collections.ConfigDict, dataset: str, *, image_size: int,
+                  epochs: float) -> ml_collections.ConfigDict:
+  """CIFAR and Tiny-ImageNet: ResNet-18 CIFAR stem, 'cifar' views, batch 256, the tables' eval."""
+  c.data.name = dataset
+  c.data.image_size = image_size
   c.data.augmentation = "cifar"
   c.data.batch_size = 256
   _resnet(c, "resnet18", stem="cifar")
