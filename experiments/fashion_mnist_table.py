@@ -124,26 +124,17 @@ def run_untrained(*, seed, quick):
   embed_fn = evaluation.make_embed_fn(s["net"], mean=s["info"].mean, std=s["info"].std,
                                       image_size=config.data.image_size, mesh=s["mesh"])
   rand = loop.evaluate(config, s["state"], s, embed_fn, final=True)
-  spectra = loop.embedding_spectra(config, s["state"], s)
+  spectra = loop.embedding_spectra(config, s["state"], s, embed_fn)
   rand.update(run_plots.spectrum_summary(spectra))
   rand["wall_seconds"] = time.time() - t
   t = time.time()
-  pixels = loop.pixel_baseline(config, s["info"])
-  xs, ys, xt, yt = _pixels(config, s["info"])
-  pixels.update(evaluation.knn_accuracy(xs, ys, xt, yt, num_classes=10, k=config.eval.knn_k,
-                                        temperature=config.eval.knn_temperature))
-  pixels = {"eval/linear/top1": pixels["pixels_linear/top1"], "eval/knn/top1": pixels["knn/top1"],
+  feats = loop.pixel_features(config, s["info"])
+  linear = loop.pixel_baseline(config, s["info"], feats)
+  knn = evaluation.knn_accuracy(*feats, num_classes=10, k=config.eval.knn_k,
+                                temperature=config.eval.knn_temperature)
+  pixels = {"eval/linear/top1": linear["pixels_linear/top1"], "eval/knn/top1": knn["knn/top1"],
             "wall_seconds": time.time() - t}
   return rand, spectra, pixels
-
-
-def _pixels(config, info):
-  from ssljax.data import loader
-  xs, ys = loader.load_split_arrays(config.data.name, info.labeled_split, config.data.data_dir)
-  xt, yt = loader.load_split_arrays(config.data.name, info.eval_split, config.data.data_dir)
-  norm = lambda x: ((x.astype(np.float32) / 255.0 - np.asarray(info.mean)) / np.asarray(info.std)
-                    ).reshape(len(x), -1)
-  return norm(xs), ys, norm(xt), yt
 
 
 def mean_std(values):
@@ -154,9 +145,8 @@ def mean_std(values):
 
 
 def learning_curve(workdir, key="eval/knn/top1"):
-  recs = run_plots.read_metrics(workdir)
-  pts = sorted({r["step"]: r[key] for r in recs if r.get(key) is not None}.items())
-  return np.array([p[0] for p in pts]) / STEPS_PER_EPOCH, np.array([p[1] for p in pts])
+  steps, values = run_plots.series(run_plots.read_metrics(workdir), key)
+  return steps / STEPS_PER_EPOCH, values
 
 
 def plot_curves(curves, path):

@@ -228,7 +228,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   results["train/steps"] = step
   spectra = None
   if config.eval.plots:
-    spectra = embedding_spectra(config, state, s)
+    spectra = embedding_spectra(config, state, s, embed_fn)
     results.update(run_plots.spectrum_summary(spectra))
   writer.write(step, results)
   writer.close()
@@ -241,12 +241,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   return results
 
 
-def embedding_spectra(config, state, s) -> dict[str, np.ndarray]:
-  """Covariance eigenvalues of eval-split backbone embeddings and projections (collapse check)."""
+def embedding_spectra(config, state, s, embed_fn) -> dict[str, np.ndarray]:
+  """Covariance eigenvalues of eval-split backbone embeddings and projections (collapse check).
+
+  ``embed_fn``: the run's `evaluation.make_embed_fn` for embeddings (reused, not recompiled).
+  """
+  project_fn = evaluation.make_embed_fn(s["net"], mean=s["info"].mean, std=s["info"].std,
+                                        image_size=config.data.image_size, mesh=s["mesh"],
+                                        output="projection")
   spectra = {}
-  for output in ("embedding", "projection"):
-    fn = evaluation.make_embed_fn(s["net"], mean=s["info"].mean, std=s["info"].std,
-                                  image_size=config.data.image_size, mesh=s["mesh"], output=output)
+  for output, fn in (("embedding", embed_fn), ("projection", project_fn)):
     feats, _ = evaluation.extract(fn, state.params["online"], state.batch_stats, config.data,
                                   s["info"].eval_split, mesh=s["mesh"],
                                   batch_size=config.eval.batch_size,
@@ -344,17 +348,23 @@ def evaluate(config, state, s, embed_fn, *, final: bool) -> dict[str, float]:
   return {f"eval/{k}": v for k, v in out.items()}
 
 
-def pixel_baseline(config, info) -> dict[str, float]:
-  """The same linear-probe recipe on raw (normalised, flattened) pixels."""
+def pixel_features(config, info):
+  """Normalised, flattened raw pixels ``(train_x, train_y, eval_x, eval_y)`` of the probe splits."""
   xs, ys = loader.load_split_arrays(config.data.name, info.labeled_split, config.data.data_dir)
   xt, yt = loader.load_split_arrays(config.data.name, info.eval_split, config.data.data_dir)
+  norm = lambda x: ((x.astype(np.float32) / 255.0 - np.asarray(info.mean)) / np.asarray(info.std)
+                    ).reshape(len(x), -1)
+  return norm(xs), ys, norm(xt), yt
+
+
+def pixel_baseline(config, info, features=None) -> dict[str, float]:
+  """The same linear-probe recipe on raw pixels (``features``: `pixel_features`' output, reused)."""
+  xs, ys, xt, yt = pixel_features(config, info) if features is None else features
   n = config.eval.linear_train_examples
   if n > 0:
     xs, ys = xs[:n], ys[:n]
-  norm = lambda x: ((x.astype(np.float32) / 255.0 - np.asarray(info.mean)) / np.asarray(info.std)
-                    ).reshape(len(x), -1)
   e = config.eval
-  return evaluation.linear_accuracy(norm(xs), ys, norm(xt), yt, num_classes=config.data.num_classes,
+  return evaluation.linear_accuracy(xs, ys, xt, yt, num_classes=config.data.num_classes,
                                     epochs=e.linear_epochs, batch_size=e.linear_batch_size,
                                     learning_rate=e.linear_lr, seed=config.seed, prefix="pixels_linear")
 

@@ -70,7 +70,8 @@ def read_metrics(workdir: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
-def _series(records: Sequence[dict], key: str):
+def series(records: Sequence[dict], key: str):
+  """(steps, values) of ``key`` in metrics records, last value per step, sorted by step."""
   pts = [(r["step"], r[key]) for r in records if r.get(key) is not None]
   # A resumed run re-logs steps; keep the last value per step.
   last = dict(pts)
@@ -93,12 +94,12 @@ def plot_losses(records, path: str) -> None:
   ncols = 2 if parts else 1
   fig, axes = plt.subplots(1, ncols, figsize=(6 * ncols, 4), squeeze=False)
   for key in terms:
-    axes[0, 0].plot(*_series(records, key), label=key)
+    axes[0, 0].plot(*series(records, key), label=key)
   axes[0, 0].set(title="loss and its weighted terms", xlabel="step")
   axes[0, 0].legend(fontsize=7)
   if parts:
     for key in parts:
-      axes[0, 1].plot(*_series(records, key), label=key.removeprefix("loss/"))
+      axes[0, 1].plot(*series(records, key), label=key.removeprefix("loss/"))
     axes[0, 1].set(title="unweighted components", xlabel="step", yscale="symlog")
     axes[0, 1].legend(fontsize=7)
   fig.tight_layout()
@@ -113,10 +114,10 @@ def plot_accuracy(records, path: str) -> None:
   fig, ax = plt.subplots(figsize=(6, 4))
   keys = sorted({k for r in records for k in r if k.startswith("eval/") and k.endswith("/top1")})
   for key in keys:
-    steps, vals = _series(records, key)
+    steps, vals = series(records, key)
     ax.plot(steps, 100 * vals, marker="o", label=key.removeprefix("eval/"))
   if any("probe/accuracy" in r for r in records):
-    steps, vals = _series(records, "probe/accuracy")
+    steps, vals = series(records, "probe/accuracy")
     ax.plot(steps, 100 * vals, alpha=0.5, label="online probe (train batch)")
   ax.set(title="top-1 accuracy (%)", xlabel="step")
   ax.legend(fontsize=7)
