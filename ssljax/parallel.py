@@ -9,9 +9,8 @@ run in three ways, all of which give the same value and gradient:
 3. Inside ``jax.shard_map`` on per-device shards with ``axis_name='data'``:
    the helpers below turn local reductions into global ones with ``psum`` /
    ``all_gather``. Take ``jax.grad`` *outside* the ``shard_map``
-   (see ``../shared/research/anchors.md`` §3.4: the pmap idiom of ``pmean``-ing
-   gradients inside a ``check_vma=True`` shard_map scales them by the device
-   count).
+   (``docs/distributed.md``: the pmap idiom of ``pmean``-ing gradients inside
+   a ``check_vma=True`` shard_map scales them by the device count).
 
 The helpers are the identity when ``axis_name`` is ``None``, so one formula
 serves all three paths.

@@ -133,6 +133,15 @@ def synthetic_batches(num: int, batch: int, size: int = 14, seed: int = 0):
           for _ in range(num)]
 
 
+def synthetic_dataset(num_train: int):
+  """A `DatasetInfo` for `synthetic_batches`: grayscale, TINY_NUM_CLASSES labels, mean 0.5, std 0.25."""
+  from ssljax.data import datasets
+  return datasets.DatasetInfo(
+      name="synthetic", tfds_name=None, num_classes=TINY_NUM_CLASSES, image_shape=(14, 14, 1),
+      mean=(0.5,), std=(0.25,), train_split="train", eval_split="test", num_train=num_train,
+      num_eval=0, labeled_split="train", num_labeled=num_train, view_size=12)
+
+
 def run_train_steps(config, devices, batches, *, loss_mode: str = "auto", total_steps: int = 10):
   """Runs the jitted train step over ``batches`` (global batches) on ``devices``.
 
@@ -141,21 +150,15 @@ def run_train_steps(config, devices, batches, *, loss_mode: str = "auto", total_
   ``jax.make_array_from_process_local_data``, as the train loop does.
   Returns ``(host copy of the final state, list of losses)``.
   """
-  from ssljax.train import network as network_lib
-  from ssljax.train import step as step_lib
+  from ssljax.train import setup as setup_lib
   with config.unlocked():
     config.parallel.loss_mode = loss_mode
-  mesh = parallel.make_data_mesh(devices)
-  net = network_lib.build_from_config(config)
-  tx, _ = step_lib.make_optimizer(config, steps_per_epoch=total_steps, total_steps=total_steps)
-  shape = (config.data.image_size, config.data.image_size, 1)
-  repl = NamedSharding(mesh, P())
-  state = jax.jit(lambda k: step_lib.init_train_state(config, net, tx, k, shape,
-                                                      num_classes=TINY_NUM_CLASSES),
-                  out_shardings=repl)(jax.random.key(0))
-  step = step_lib.make_jitted_train_step(
-      step_lib.make_train_step(config, net, tx, mean=(0.5,), std=(0.25,), total_steps=total_steps,
-                               mesh=mesh), mesh)
+  run = setup_lib.build(config, mesh=parallel.make_data_mesh(devices),
+                        dataset=synthetic_dataset(total_steps * config.data.batch_size),
+                        total_steps=total_steps)
+  mesh = run.mesh
+  state = run.init_state(jax.random.key(0))
+  step = run.jitted_step()
   n_proc, pid = jax.process_count(), jax.process_index()
   losses = []
   for b in batches:

@@ -59,8 +59,3 @@ class Checkpointer:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
-
-
-def abstract_like(tree):
-  """ShapeDtypeStructs (with shardings) of ``tree`` for `Checkpointer.restore`."""
-  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)

@@ -35,7 +35,7 @@ def make_embed_fn(net, *, mean, std, image_size: int, mesh, output: str = "embed
     x = augment.preprocess_eval(images, mean=mean, std=std, output_size=image_size)
     return net.apply({"params": params, "batch_stats": batch_stats}, x, train=False,
                      project_only=True)[output]
-  repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  repl = parallel.replicated_sharding(mesh)
   data = parallel.batch_sharding(mesh)
   return jax.jit(embed, in_shardings=(repl, repl, data), out_shardings=data)
 

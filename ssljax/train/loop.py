@@ -22,7 +22,6 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
-from ssljax import config as config_lib
 from ssljax import parallel
 from ssljax.data import datasets, loader
 from ssljax.train import checkpoint as ckpt_lib
@@ -32,6 +31,7 @@ from ssljax.train import network as network_lib
 from ssljax.train import pid_monitor as pid_monitor_lib
 from ssljax.train import pid_ssl
 from ssljax.train import run_plots
+from ssljax.train import setup as setup_lib
 from ssljax.train import step as step_lib
 
 log = logging.getLogger("ssljax")
@@ -86,40 +86,6 @@ class _SigtermFlag:
       signal.signal(signal.SIGTERM, self._prev)
 
 
-def setup(config: ml_collections.ConfigDict):
-  """Everything a run needs, without running it (used by the loop, tests and benchmarks)."""
-  mesh = parallel.make_data_mesh()
-  info = datasets.get_dataset_info(config.data.name)
-  with config.unlocked():
-    if config.data.num_classes < 0:
-      config.data.num_classes = info.num_classes
-  config_lib.validate(config, num_devices=len(jax.devices()))
-  parallel.check_divisible(config.data.batch_size, jax.process_count(),
-                           what="config.data.batch_size (per-process split)")
-  steps_per_epoch = max(info.num_train // config.data.batch_size, 1)
-  total_steps = (config.total_steps if config.total_steps > 0
-                 else max(int(round(config.num_epochs * steps_per_epoch)), 1))
-  weight_fns = {}
-  if config.pid.enabled:
-    weight_fns[pid_ssl.TERM] = pid_ssl.alpha_schedule(config.pid, steps_per_epoch=steps_per_epoch,
-                                                      total_steps=total_steps)
-  net = network_lib.build_from_config(config)
-  num_clusters = network_lib.num_clusters(config)
-  tx, schedule = step_lib.make_optimizer(config, steps_per_epoch=steps_per_epoch,
-                                         total_steps=total_steps)
-  view_shape = (config.data.image_size, config.data.image_size, info.image_shape[-1])
-  repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  init = jax.jit(lambda rng: step_lib.init_train_state(config, net, tx, rng, view_shape,
-                                                       num_classes=config.data.num_classes),
-                 out_shardings=repl)
-  state = init(jax.random.key(config.seed))
-  train_step = step_lib.make_train_step(config, net, tx, mean=info.mean, std=info.std,
-                                        total_steps=total_steps, mesh=mesh, weight_fns=weight_fns)
-  return dict(mesh=mesh, info=info, net=net, tx=tx, schedule=schedule, state=state,
-              train_step=train_step, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
-              num_clusters=num_clusters)
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        stop_after_steps: int | None = None, progress: bool = True) -> dict[str, Any]:
   """Pretrains, evaluates and returns the final metrics.
@@ -133,8 +99,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     progress: show a tqdm progress bar (process 0).
   """
   maybe_initialize_distributed(config.distributed)
-  s = setup(config)
-  mesh, info, state, total_steps = s["mesh"], s["info"], s["state"], s["total_steps"]
+  run = setup_lib.build(config)
+  mesh, info, total_steps = run.mesh, run.dataset, run.total_steps
+  state = run.init_state(jax.random.key(config.seed))
   is_main = jax.process_index() == 0
   if is_main:
     os.makedirs(workdir, exist_ok=True)
@@ -149,20 +116,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   pseudo = None  # PID-SSL pseudo-labels of the training split, int32 [num_train]
   start = ckpt.latest_step()
   if start is not None:
-    state, data_state = ckpt.restore(start, ckpt_lib.abstract_like(state))
+    state, data_state = ckpt.restore(start, run.abstract_state())
     data_it.set_state(data_state["iterator"])
     pseudo = _decode_labels(data_state.get("pid_pseudo_labels"))
     log.info("resumed from step %d in %s", start, ckpt.directory)
   step = int(_host(state.step))
-  refresh_at = set(pid_ssl.refresh_steps(config.pid, steps_per_epoch=s["steps_per_epoch"],
+  refresh_at = set(pid_ssl.refresh_steps(config.pid, steps_per_epoch=run.steps_per_epoch,
                                          total_steps=total_steps)) if config.pid.enabled else set()
-  monitor = (pid_monitor_lib.PIDMonitor(config, s["net"], info, step_lib.view_configs(config.data))
+  monitor = (pid_monitor_lib.PIDMonitor(config, run.net, info, step_lib.view_configs(config.data),
+                                        num_classes=run.num_classes)
              if config.pid_monitor.every_steps else None)
 
-  jitted = step_lib.make_jitted_train_step(s["train_step"], mesh)
+  jitted = run.jitted_step()
   rng = jax.random.key(config.seed + 1)
   writer = metrics_writer.MetricsWriter(workdir)
-  embed_fn = evaluation.make_embed_fn(s["net"], mean=info.mean, std=info.std,
+  embed_fn = evaluation.make_embed_fn(run.net, mean=info.mean, std=info.std,
                                       image_size=config.data.image_size, mesh=mesh)
   bar = None
   if progress and is_main:
@@ -174,7 +142,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   with _SigtermFlag() as sigterm:
     while step < total_steps:
       if step in refresh_at:
-        pseudo = compute_pseudo_labels(config, state, s, embed_fn, previous=pseudo)
+        pseudo = compute_pseudo_labels(run, state, embed_fn, previous=pseudo)
         writer.write(step, {"pid/refreshed": 1.0})
       batch = next(data_it)
       index = batch.pop("index")
@@ -193,10 +161,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if int(_host(state.nonfinite_steps)):
           _raise_nonfinite(step, ckpt, writer, m)
         dt = time.time() - t0
-        m["lr"] = float(s["schedule"](step))
+        m["lr"] = float(run.schedule(step))
         m["steps_per_second"] = steps_timed / dt
         m["images_per_second"] = steps_timed * config.data.batch_size / dt
-        m["epoch"] = step / s["steps_per_epoch"]
+        m["epoch"] = step / run.steps_per_epoch
         writer.write(step, m)
         if bar is not None:
           bar.set_postfix(loss=f"{float(m['loss']):.4f}", img_s=f"{m['images_per_second']:.0f}")
@@ -204,7 +172,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       if monitor is not None and (step % config.pid_monitor.every_steps == 0 or is_last):
         writer.write(step, monitor(state))
       if config.eval.every_steps and step % config.eval.every_steps == 0 and not is_last:
-        last_eval = evaluate(config, state, s, embed_fn, final=False)
+        last_eval = evaluate(run, state, embed_fn, final=False)
         writer.write(step, last_eval)
       preempted = sigterm.raised or ckpt.reached_preemption(step)
       stop_now = stop_after_steps is not None and step >= stop_after_steps
@@ -224,11 +192,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if bar is not None:
     bar.close()
   ckpt.wait()
-  results = evaluate(config, state, s, embed_fn, final=True)
+  results = evaluate(run, state, embed_fn, final=True)
   results["train/steps"] = step
   spectra = None
   if config.eval.plots:
-    spectra = embedding_spectra(config, state, s, embed_fn)
+    spectra = embedding_spectra(run, state, embed_fn)
     results.update(run_plots.spectrum_summary(spectra))
   writer.write(step, results)
   writer.close()
@@ -241,18 +209,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   return results
 
 
-def embedding_spectra(config, state, s, embed_fn) -> dict[str, np.ndarray]:
+def embedding_spectra(run: setup_lib.RunSetup, state, embed_fn) -> dict[str, np.ndarray]:
   """Covariance eigenvalues of eval-split backbone embeddings and projections (collapse check).
 
   ``embed_fn``: the run's `evaluation.make_embed_fn` for embeddings (reused, not recompiled).
   """
-  project_fn = evaluation.make_embed_fn(s["net"], mean=s["info"].mean, std=s["info"].std,
-                                        image_size=config.data.image_size, mesh=s["mesh"],
+  config = run.config
+  project_fn = evaluation.make_embed_fn(run.net, mean=run.dataset.mean, std=run.dataset.std,
+                                        image_size=config.data.image_size, mesh=run.mesh,
                                         output="projection")
   spectra = {}
   for output, fn in (("embedding", embed_fn), ("projection", project_fn)):
     feats, _ = evaluation.extract(fn, state.params["online"], state.batch_stats, config.data,
-                                  s["info"].eval_split, mesh=s["mesh"],
+                                  run.dataset.eval_split, mesh=run.mesh,
                                   batch_size=config.eval.batch_size,
                                   max_examples=config.eval.spectrum_examples)
     spectra[output] = run_plots.covariance_spectrum(feats)
@@ -267,17 +236,17 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
   ``eval_results_<step>.json`` next to the checkpoints.
   """
   maybe_initialize_distributed(config.distributed)
-  s = setup(config)
+  run = setup_lib.build(config)
   ckpt = ckpt_lib.Checkpointer(workdir, keep=config.checkpoint.keep)
   step = ckpt.latest_step() if step is None else step
   if step is None:
     raise FileNotFoundError(f"no checkpoint in {ckpt.directory}; train first with the same "
                             "--config and --workdir")
-  state, _ = ckpt.restore(step, ckpt_lib.abstract_like(s["state"]))
+  state, _ = ckpt.restore(step, run.abstract_state())
   ckpt.close()
-  embed_fn = evaluation.make_embed_fn(s["net"], mean=s["info"].mean, std=s["info"].std,
-                                      image_size=config.data.image_size, mesh=s["mesh"])
-  results = evaluate(config, state, s, embed_fn, final=True)
+  embed_fn = evaluation.make_embed_fn(run.net, mean=run.dataset.mean, std=run.dataset.std,
+                                      image_size=config.data.image_size, mesh=run.mesh)
+  results = evaluate(run, state, embed_fn, final=True)
   results["train/steps"] = step
   if jax.process_index() == 0:
     with open(os.path.join(workdir, f"eval_results_{step}.json"), "w", encoding="utf-8") as f:
@@ -297,15 +266,16 @@ def _decode_labels(blob):
   return np.frombuffer(base64.b64decode(blob), np.int32).copy()
 
 
-def compute_pseudo_labels(config, state, s, embed_fn, *, previous):
+def compute_pseudo_labels(run: setup_lib.RunSetup, state, embed_fn, *, previous):
   """PID-SSL global clustering: k-means on backbone features of un-augmented train images."""
   t = time.time()
+  config = run.config
   feats, _ = evaluation.extract(embed_fn, state.params["online"], state.batch_stats, config.data,
-                                s["info"].train_split, mesh=s["mesh"],
+                                run.dataset.train_split, mesh=run.mesh,
                                 batch_size=config.eval.batch_size)
-  k = s["num_clusters"]
+  k = run.num_clusters
   labels = pid_ssl.cluster_features(feats, k, seed=config.seed + int(_host(state.step)),
-                                    iters=config.pid.kmeans_iters, mesh=s["mesh"])
+                                    iters=config.pid.kmeans_iters, mesh=run.mesh)
   labels = pid_ssl.align_to_previous(labels, previous, k)
   log.info("PID-SSL: %d pseudo-labels (K=%d) computed in %.1fs", len(labels), k, time.time() - t)
   return labels
@@ -322,9 +292,9 @@ def _raise_nonfinite(step, ckpt, writer, metrics):
       f"Lower optim.base_lr, add optim.grad_clip_norm, or check the loss hyper-parameters.")
 
 
-def evaluate(config, state, s, embed_fn, *, final: bool) -> dict[str, float]:
+def evaluate(run: setup_lib.RunSetup, state, embed_fn, *, final: bool) -> dict[str, float]:
   """Online probe + kNN (always) and the offline linear probe (final, if enabled)."""
-  info, mesh = s["info"], s["mesh"]
+  config, info, mesh = run.config, run.dataset, run.mesh
   params = state.params["online"]
   bs = state.batch_stats
   ecfg = config.eval
@@ -332,7 +302,7 @@ def evaluate(config, state, s, embed_fn, *, final: bool) -> dict[str, float]:
   train_f, train_y = evaluation.extract(embed_fn, params, bs, config.data, info.labeled_split,
                                         max_examples=ecfg.knn_train_examples, **kw)
   test_f, test_y = evaluation.extract(embed_fn, params, bs, config.data, info.eval_split, **kw)
-  nc = config.data.num_classes
+  nc = run.num_classes
   out = {}
   out.update(evaluation.online_probe_accuracy(_host(state.params["probe"]), test_f, test_y, nc))
   out.update(evaluation.knn_accuracy(train_f, train_y, test_f, test_y, num_classes=nc,
@@ -344,12 +314,13 @@ def evaluate(config, state, s, embed_fn, *, final: bool) -> dict[str, float]:
                                           epochs=ecfg.linear_epochs, batch_size=ecfg.linear_batch_size,
                                           learning_rate=ecfg.linear_lr, seed=config.seed))
   if final and ecfg.pixel_baseline:
-    out.update(pixel_baseline(config, info))
+    out.update(pixel_baseline(run))
   return {f"eval/{k}": v for k, v in out.items()}
 
 
-def pixel_features(config, info):
+def pixel_features(run: setup_lib.RunSetup):
   """Normalised, flattened raw pixels ``(train_x, train_y, eval_x, eval_y)`` of the probe splits."""
+  config, info = run.config, run.dataset
   xs, ys = loader.load_split_arrays(config.data.name, info.labeled_split, config.data.data_dir)
   xt, yt = loader.load_split_arrays(config.data.name, info.eval_split, config.data.data_dir)
   norm = lambda x: ((x.astype(np.float32) / 255.0 - np.asarray(info.mean)) / np.asarray(info.std)
@@ -357,14 +328,15 @@ def pixel_features(config, info):
   return norm(xs), ys, norm(xt), yt
 
 
-def pixel_baseline(config, info, features=None) -> dict[str, float]:
+def pixel_baseline(run: setup_lib.RunSetup, features=None) -> dict[str, float]:
   """The same linear-probe recipe on raw pixels (``features``: `pixel_features`' output, reused)."""
-  xs, ys, xt, yt = pixel_features(config, info) if features is None else features
+  config = run.config
+  xs, ys, xt, yt = pixel_features(run) if features is None else features
   n = config.eval.linear_train_examples
   if n > 0:
     xs, ys = xs[:n], ys[:n]
   e = config.eval
-  return evaluation.linear_accuracy(xs, ys, xt, yt, num_classes=config.data.num_classes,
+  return evaluation.linear_accuracy(xs, ys, xt, yt, num_classes=run.num_classes,
                                     epochs=e.linear_epochs, batch_size=e.linear_batch_size,
                                     learning_rate=e.linear_lr, seed=config.seed, prefix="pixels_linear")
 

@@ -63,32 +63,27 @@ class LinearProbe(nn.Module):
     return nn.Dense(self.num_classes, name="linear")(h)
 
 
-def num_clusters(config: ml_collections.ConfigDict) -> int:
+def num_clusters(config: ml_collections.ConfigDict, num_classes: int) -> int:
   """Size of the classification head: PID-SSL's clusters, or the classes of the
   ``supervised`` term (0 when neither is on)."""
   if "supervised" in config.loss.terms:
-    return config.data.num_classes
+    return num_classes
   if not config.pid.enabled:
     return 0
-  return config.pid.num_clusters if config.pid.num_clusters > 0 else config.data.num_classes
-
-
-def build_from_config(config: ml_collections.ConfigDict) -> SSLNetwork:
-  """`SSLNetwork` for a whole run config (adds the cluster head when PID-SSL is on)."""
-  return build_network(config.model, cluster_classes=num_clusters(config))
+  return config.pid.num_clusters if config.pid.num_clusters > 0 else num_classes
 
 
 def build_network(model_cfg: ml_collections.ConfigDict, *, cluster_classes: int = 0) -> SSLNetwork:
   """Builds `SSLNetwork` from ``config.model``."""
-  encoder = models.build_encoder(model_cfg.encoder, **dict(model_cfg.get("encoder_kwargs", {})))
+  encoder = models.build_encoder(model_cfg.encoder, **dict(model_cfg.encoder_kwargs))
   return SSLNetwork(
       encoder=encoder,
       projector_hidden=tuple(model_cfg.projector_hidden),
       projector_dim=model_cfg.projector_dim,
-      projector_bn=model_cfg.get("projector_bn", True),
-      projector_last_bias=model_cfg.get("projector_last_bias", True),
-      predictor_hidden=tuple(model_cfg.get("predictor_hidden", ())),
-      predictor_dim=model_cfg.get("predictor_dim", 0),
-      variance_head=model_cfg.get("variance_head", False),
+      projector_bn=model_cfg.projector_bn,
+      projector_last_bias=model_cfg.projector_last_bias,
+      predictor_hidden=tuple(model_cfg.predictor_hidden),
+      predictor_dim=model_cfg.predictor_dim,
+      variance_head=model_cfg.variance_head,
       cluster_classes=cluster_classes,
   )

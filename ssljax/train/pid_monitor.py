@@ -29,11 +29,11 @@ from ssljax.data import augment, loader
 class PIDMonitor:
   """Callable ``monitor(state) -> {metric: float}`` (same result on every process)."""
 
-  def __init__(self, config, net, info, view_cfgs):
+  def __init__(self, config, net, info, view_cfgs, *, num_classes: int):
     m = config.pid_monitor
     images, labels = _first_examples(config.data, info.eval_split, m.num_examples)
     self.images, self.labels = jnp.asarray(images), jnp.asarray(labels)
-    self.num_classes = config.data.num_classes
+    self.num_classes = num_classes
     self.dim, self.k = m.dim, m.num_clusters
     mean, std = info.mean, info.std
 

@@ -14,10 +14,9 @@ config alone::
   layer on h) — the term ``pid_unique`` — with α ramped from
   ``pid.alpha_start`` to ``pid.alpha_end``.
 
-What the paper settles and what is ours (``../shared/research/pid_superinfo_vicreg.md``
-§1.2-1.3; no official code exists): 100 warm-up epochs, refresh every 100,
-K = classes and the α endpoints 1e-5 → 1e-1 come from a third-party summary
-[T]; the geometric ramp shape, clustering h (not z), a linear head and
+What the paper settles and what is ours (``docs/pid.md``; no official code
+exists): 100 warm-up epochs, refresh every 100, K = classes and the α
+endpoints 1e-5 → 1e-1 come from a third-party summary of the paper; the geometric ramp shape, clustering h (not z), a linear head and
 Hungarian matching of new cluster ids to the previous assignment (so the head
 keeps its meaning across refreshes, instead of re-initialising it) are our
 documented choices.
@@ -33,39 +32,40 @@ import numpy as np
 import optax
 from scipy import optimize
 
+from ssljax import config as config_lib
 from ssljax import parallel
 from ssljax import pid
 
 TERM = "pid_unique"
 
 
+# config.pid.ramp -> α as a function of the ramp progress u ∈ [0, 1].
+RAMPS = {
+    "geometric": lambda u, a0, a1: jnp.exp(math.log(a0) + u * (math.log(a1) - math.log(a0))),
+    "linear": lambda u, a0, a1: a0 + u * (a1 - a0),
+    "cosine": lambda u, a0, a1: a1 + 0.5 * (a0 - a1) * (1.0 + jnp.cos(jnp.pi * u)),
+    "constant": lambda u, a0, a1: jnp.full_like(u, a1),
+}
+
+
 def alpha_schedule(pid_cfg, *, steps_per_epoch: int, total_steps: int):
   """α(step): 0 during warm-up, then a ramp from alpha_start to alpha_end.
 
-  ``pid.ramp``: ``'geometric'`` (log-linear, default), ``'linear'``,
+  ``pid.ramp`` (`RAMPS`): ``'geometric'`` (log-linear, default), ``'linear'``,
   ``'cosine'`` or ``'constant'`` (alpha_end right after warm-up). The ramp
   lasts ``pid.ramp_epochs`` (default: the rest of training).
   """
+  ramp_fn = config_lib.choose(RAMPS, pid_cfg.ramp, "config.pid.ramp")
   warm = int(round(pid_cfg.warmup_epochs * steps_per_epoch))
   ramp = (int(round(pid_cfg.ramp_epochs * steps_per_epoch)) if pid_cfg.ramp_epochs > 0
           else max(total_steps - warm, 1))
-  a0, a1, kind = float(pid_cfg.alpha_start), float(pid_cfg.alpha_end), pid_cfg.ramp
-  if kind not in ("geometric", "linear", "cosine", "constant"):
-    raise ValueError(f"config.pid.ramp={kind!r}; expected 'geometric', 'linear', 'cosine' or 'constant'")
-  if kind == "geometric" and (a0 <= 0 or a1 <= 0):
+  a0, a1 = float(pid_cfg.alpha_start), float(pid_cfg.alpha_end)
+  if pid_cfg.ramp == "geometric" and (a0 <= 0 or a1 <= 0):
     raise ValueError("config.pid.ramp='geometric' needs alpha_start > 0 and alpha_end > 0")
 
   def alpha(step):
     u = jnp.clip((step - warm) / max(ramp, 1), 0.0, 1.0)
-    if kind == "geometric":
-      a = jnp.exp(math.log(a0) + u * (math.log(a1) - math.log(a0)))
-    elif kind == "linear":
-      a = a0 + u * (a1 - a0)
-    elif kind == "cosine":
-      a = a1 + 0.5 * (a0 - a1) * (1.0 + jnp.cos(jnp.pi * u))
-    else:
-      a = jnp.asarray(a1)
-    return jnp.where(step >= warm, a, 0.0)
+    return jnp.where(step >= warm, ramp_fn(u, a0, a1), 0.0)
 
   return alpha
 

@@ -25,14 +25,13 @@ both modes, so it never scales with the device count.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
-
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import PartitionSpec as P
 
+from ssljax import config as config_lib
 from ssljax import parallel
 from ssljax.data import augment
 from ssljax.train import network as network_lib
@@ -41,23 +40,13 @@ from ssljax.train import optim
 from ssljax.train.state import TrainState
 
 
-def _param_labels(params):
-  return {k: jax.tree.map(lambda _: k, v) for k, v in params.items()}
+# config.model.target_init -> does the EMA target start as a copy of the online
+# network (BYOL) or from its own initialisation (SSL-HSIC's code)?
+_TARGET_INITS = {"copy": True, "independent": False}
 
 
-def make_optimizer(config, *, steps_per_epoch: int, total_steps: int):
-  """optax.multi_transform: SSL optimiser, probe optimiser, loss-parameter optimiser."""
-  ssl_opt, schedule = optim.make_optimizer(config.optim, global_batch_size=config.data.batch_size,
-                                           total_steps=total_steps, steps_per_epoch=steps_per_epoch)
-  probe_opt = optax.adamw(config.probe.learning_rate, weight_decay=config.probe.weight_decay)
-  # SSL-HSIC trains its kernel scale with Adam(3e-4) apart from LARS (ssl_hsic/experiment.py).
-  loss_opt = optax.adam(config.optim.get("loss_params_lr", 3e-4))
-  tx = optax.multi_transform({"online": ssl_opt, "probe": probe_opt, "loss": loss_opt},
-                             _param_labels)
-  return tx, schedule
-
-
-def init_train_state(config, net, tx, rng, image_shape, *, num_classes: int) -> TrainState:
+def init_train_state(config, net, tx, objective: objectives.Objective, rng, image_shape, *,
+                     num_classes: int) -> TrainState:
   """Initial state; ``image_shape`` is the augmented view shape (H, W, C)."""
   k_online, k_target, k_probe = jax.random.split(rng, 3)
   dummy = jnp.zeros((2, *image_shape), jnp.float32)
@@ -65,11 +54,11 @@ def init_train_state(config, net, tx, rng, image_shape, *, num_classes: int) -> 
   h = net.apply(variables, dummy, train=False)["embedding"]
   probe = network_lib.LinearProbe(num_classes)
   probe_params = probe.init(k_probe, h)["params"]
-  loss_params, loss_state = objectives.init_terms(config.loss.terms, config.model.projector_dim)
+  loss_params, loss_state = objective.init(config.model.projector_dim)
   params = {"online": variables["params"], "probe": probe_params, "loss": loss_params}
   if config.model.use_target:
     # As in SSL-HSIC's code the target may start from its own init; BYOL copies.
-    if config.model.get("target_init", "copy") == "copy":
+    if config_lib.choose(_TARGET_INITS, config.model.target_init, "config.model.target_init"):
       target = variables
     else:
       target = net.init(k_target, dummy, train=True)
@@ -92,34 +81,29 @@ def _stack_views(outputs: list[dict]) -> dict:
   return {k: jnp.stack([o[k] for o in outputs]) for k in outputs[0]}
 
 
-def make_train_step(config: ml_collections.ConfigDict, net: network_lib.SSLNetwork,
-                    tx: optax.GradientTransformation, *, mean, std, total_steps: int,
-                    mesh=None, weight_fns: dict[str, Callable] | None = None):
+def make_train_step(config: ml_collections.ConfigDict, *, net: network_lib.SSLNetwork,
+                    tx: optax.GradientTransformation, objective: objectives.Objective,
+                    num_classes: int, mean, std, total_steps: int, mesh):
   """Returns the pure ``train_step(state, batch, rng) -> (state, metrics)``.
 
   Args:
-    config: the run config (``data``, ``model``, ``loss``, ``probe``, ``parallel``).
+    config: the run config (``data``, ``model``, ``parallel``).
     net: the `SSLNetwork`.
-    tx: the optimiser from `make_optimizer`.
+    tx: the optimiser (`optim.make_train_optimizer`).
+    objective: the loss (`objectives.make_objective`).
+    num_classes: classes of the online probe.
     mean, std: per-channel normalisation constants of the dataset.
     total_steps: length of the run (for the target-EMA schedule).
-    mesh: the data mesh; required when ``config.parallel.loss_mode='shard_map'``.
-    weight_fns: optional step-dependent term weights (PID-SSL's α ramp).
+    mesh: the data mesh (the ``shard_map`` loss mode runs on it).
   Batch: ``{'image': uint8 [B, H, W, C], 'label': int32 [B]}`` (+ optional
   ``'pseudo_label'`` int32 [B]); ``B`` is the global batch.
   """
   view_cfgs = view_configs(config.data)
-  objectives.check_requirements(config.loss.terms.keys(), available_outputs(config, net))
-  objective = objectives.make_objective(config.loss.terms, weight_fns)
-  num_classes = config.data.num_classes
+  objective.check_outputs(available_outputs(config, net))
+  wrap = config_lib.choose(LOSS_MODES, config.parallel.loss_mode, "config.parallel.loss_mode")
+  loss = wrap(objective, mesh)
   use_target = config.model.use_target
-  loss_mode = config.parallel.loss_mode
-  if loss_mode == "shard_map":
-    if mesh is None:
-      raise ValueError("parallel.loss_mode='shard_map' needs the data mesh")
-    objective = _shard_mapped(objective, mesh)
-  elif loss_mode != "auto":
-    raise ValueError(f"parallel.loss_mode={loss_mode!r}; expected 'auto' or 'shard_map'")
+  config_lib.choose(_TARGET_INITS, config.model.target_init, "config.model.target_init")
 
   def train_step(state: TrainState, batch, rng):
     rng = jax.random.fold_in(rng, state.step)
@@ -145,7 +129,7 @@ def make_train_step(config: ml_collections.ConfigDict, net: network_lib.SSLNetwo
       outs["labels"] = batch["label"]
       if "pseudo_label" in batch:
         outs["pseudo_labels"] = batch["pseudo_label"]
-      ssl_loss, metrics, new_loss_state = objective(outs, params["loss"], state.loss_state, k_loss,
+      ssl_loss, metrics, new_loss_state = loss(outs, params["loss"], state.loss_state, k_loss,
                                                     state.step)
       # Online linear probe on stop-gradient embeddings of the first view.
       logits = network_lib.LinearProbe(num_classes).apply(
@@ -201,28 +185,28 @@ def available_outputs(config, net) -> set[str]:
   return out
 
 
-def view_configs(data_cfg):
-  """The augmentation of each view, from ``config.data.augmentation``.
+def _plain_views(size):
+  plain = augment.ViewConfig(output_size=size, crop_scale=None, flip_prob=0.0, jitter_prob=0.0,
+                             grayscale_prob=0.0, blur_prob=0.0, solarize_prob=0.0)
+  return plain, plain
 
-  ``'byol'``: BYOL's asymmetric views; ``'fashion_mnist'``: the lighter variant
-  for small grayscale images (`augment.byol_view_configs`); ``'none'``: resize
-  only (for debugging and ablations); the published recipes of
-  `augment.PAPER_VIEW_PRESETS` (``'cifar'``, ``'simclr'``, ``'vicreg_cifar'``,
-  ``'vicreg_solo'``, ``'corinfomax'``; `augment.paper_view_configs`).
-  """
-  size, kind = data_cfg.image_size, data_cfg.augmentation
-  if kind == "byol":
-    return augment.byol_view_configs(size)
-  if kind == "fashion_mnist":
-    return augment.byol_view_configs(size, dataset="fashion_mnist")
-  if kind == "none":
-    plain = augment.ViewConfig(output_size=size, crop_scale=None, flip_prob=0.0, jitter_prob=0.0,
-                               grayscale_prob=0.0, blur_prob=0.0, solarize_prob=0.0)
-    return plain, plain
-  if kind in augment.PAPER_VIEW_PRESETS:
-    return augment.paper_view_configs(kind, size)
-  raise ValueError(f"config.data.augmentation={kind!r}; expected one of "
-                   f"{['byol', 'fashion_mnist', 'none', *augment.PAPER_VIEW_PRESETS]}")
+
+# config.data.augmentation -> views(size): BYOL's asymmetric views, the lighter
+# variant for small grayscale images, resize only (debugging, ablations), and
+# the published recipes of `augment.PAPER_VIEW_PRESETS`.
+VIEW_PRESETS = {
+    "byol": augment.byol_view_configs,
+    "fashion_mnist": lambda size: augment.byol_view_configs(size, dataset="fashion_mnist"),
+    "none": _plain_views,
+    **{name: (lambda size, name=name: augment.paper_view_configs(name, size))
+       for name in augment.PAPER_VIEW_PRESETS},
+}
+
+
+def view_configs(data_cfg):
+  """The augmentation of each view: ``VIEW_PRESETS[config.data.augmentation](image_size)``."""
+  preset = config_lib.choose(VIEW_PRESETS, data_cfg.augmentation, "config.data.augmentation")
+  return preset(data_cfg.image_size)
 
 
 def _all_finite(tree) -> jax.Array:
@@ -232,24 +216,30 @@ def _all_finite(tree) -> jax.Array:
 
 def _shard_mapped(objective, mesh):
   """Runs ``objective`` per device with ``axis_name='data'``; grads stay outside."""
-  def spec_for(key, x):
+  def spec_for(key):
     if key in ("labels", "pseudo_labels"):
       return P(parallel.DATA_AXIS)
     return P(None, parallel.DATA_AXIS)  # [V, N, ...]
 
-  def wrapped(outs, params, state, rng, step, *, axis_name=None):
-    del axis_name
-    out_specs_in = {k: spec_for(k, v) for k, v in outs.items()}
+  def wrapped(outs, params, state, rng, step):
     f = jax.shard_map(functools.partial(objective, axis_name=parallel.DATA_AXIS), mesh=mesh,
-                      in_specs=(out_specs_in, P(), P(), P(), P()), out_specs=P())
+                      in_specs=({k: spec_for(k) for k in outs}, P(), P(), P(), P()),
+                      out_specs=P())
     return f(outs, params, state, rng, step)
 
   return wrapped
 
 
-def make_jitted_train_step(train_step, mesh, state_sharding=None):
+# config.parallel.loss_mode -> how the objective runs: on global arrays (XLA
+# inserts the collectives) or per device with explicit collectives.
+LOSS_MODES = {
+    "auto": lambda objective, mesh: objective,
+    "shard_map": _shard_mapped,
+}
+
+
+def make_jitted_train_step(train_step, mesh):
   """jit with replicated state, batch sharded on ``('data',)``, donated state."""
-  repl = NamedSharding(mesh, P())
-  data = parallel.batch_sharding(mesh)
-  return jax.jit(train_step, in_shardings=(state_sharding or repl, data, repl),
-                 out_shardings=(state_sharding or repl, repl), donate_argnums=0)
+  repl = parallel.replicated_sharding(mesh)
+  return jax.jit(train_step, in_shardings=(repl, parallel.batch_sharding(mesh), repl),
+                 out_shardings=(repl, repl), donate_argnums=0)

@@ -6,8 +6,9 @@ import jax
 import numpy as np
 import pytest
 
-from ssljax import config as config_lib
-from ssljax.testing import run_train_steps, synthetic_batches, tiny_train_config
+from ssljax import parallel
+from ssljax.testing import run_train_steps, synthetic_batches, synthetic_dataset, tiny_train_config
+from ssljax.train import setup as setup_lib
 
 
 def _assert_tree_close(a, b, **tol):
@@ -46,17 +47,22 @@ def test_nonfinite_step_is_refused_and_counted():
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.params))
 
 
+def _build(config, num_devices=1):
+  return setup_lib.build(config, mesh=parallel.make_data_mesh(jax.devices()[:num_devices]),
+                         dataset=synthetic_dataset(160))
+
+
 def test_unknown_term_and_bad_keys_raise():
-  with pytest.raises(ValueError, match="unknown loss term 'vicrg'"):
-    config_lib.validate(tiny_train_config({"vicrg": {}}))
+  with pytest.raises(ValueError, match=r"config.loss.terms key='vicrg'; expected one of \[.*'vicreg'"):
+    _build(tiny_train_config({"vicrg": {}}))
   with pytest.raises(ValueError, match=r"unknown keys \['sim_coef'\]"):
-    config_lib.validate(tiny_train_config({"vicreg": {"sim_coef": 1.0}}))
+    _build(tiny_train_config({"vicreg": {"sim_coef": 1.0}}))
 
 
 def test_missing_network_output_says_which_field():
   config = tiny_train_config({"byol": {}})
   with pytest.raises(ValueError, match="predictor_dim"):
-    run_train_steps(config, jax.devices()[:1], synthetic_batches(1, 16))
+    _build(config)
 
 
 def test_batch_not_divisible_by_devices():
@@ -64,14 +70,32 @@ def test_batch_not_divisible_by_devices():
   with config.unlocked():
     config.data.batch_size = 12
   with pytest.raises(ValueError, match=r"not divisible by the number of devices \(8\)"):
-    config_lib.validate(config, num_devices=8)
+    _build(config, num_devices=8)
 
 
-def test_locked_config_rejects_typos_and_bad_values():
+@pytest.mark.parametrize("field,value", [
+    ("optim.name", "lamb"), ("optim.lr_scaling", "cubic"), ("optim.schedule", "step"),
+    ("data.augmentation", "autoaugment"), ("parallel.loss_mode", "pmap"),
+    ("model.target_init", "random")])
+def test_enumerated_fields_are_checked_before_anything_runs(field, value):
+  config = tiny_train_config({"vicreg": {}}, use_target=True)
+  section, key = field.split(".")
+  with config.unlocked():
+    config[section][key] = value
+  with pytest.raises(ValueError, match=rf"config.{field}='{value}'; expected one of"):
+    _build(config)
+
+
+def test_locked_config_rejects_typos():
   config = tiny_train_config({"vicreg": {}})
   with pytest.raises(AttributeError):
     config.data.batchsize = 3
+
+
+def test_build_does_not_write_into_the_config():
+  config = tiny_train_config({"vicreg": {}})
   with config.unlocked():
-    config.optim.name = "lamb"
-  with pytest.raises(ValueError, match="optim.name"):
-    config_lib.validate(config)
+    config.data.num_classes = -1
+  before = config.to_json()
+  run = _build(config)
+  assert run.num_classes == 10 and config.to_json() == before
