@@ -22,8 +22,8 @@ import numpy as np
 
 from ssljax import config as config_lib
 from ssljax import parallel
-from ssljax.train import network as network_lib
-from ssljax.train import step as step_lib
+from ssljax.data import datasets
+from ssljax.train import setup as setup_lib
 
 MODELS = {
     # name: (encoder, encoder_kwargs, input HxWxC, view size, augmentation)
@@ -40,7 +40,6 @@ def bench(model: str, batch: int, steps: int, method: str):
   c.data.batch_size = batch
   c.data.image_size = size
   c.data.augmentation = aug
-  c.data.num_classes = 10
   c.model.encoder = encoder
   c.model.encoder_kwargs = kwargs
   c.model.projector_hidden = (2048,)
@@ -50,16 +49,16 @@ def bench(model: str, batch: int, steps: int, method: str):
     c.model.predictor_dim = 256
     c.model.use_target = True
   c.loss.terms = {method: {}}
-  config_lib.validate(c, num_devices=len(jax.devices()))
-  mesh = parallel.make_data_mesh()
-  net = network_lib.build_network(c.model)
-  tx, _ = step_lib.make_optimizer(c, steps_per_epoch=100, total_steps=1000)
-  repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  state = jax.jit(lambda k: step_lib.init_train_state(c, net, tx, k, (size, size, in_shape[-1]),
-                                                      num_classes=10), out_shardings=repl)(jax.random.key(0))
-  mean, std = (0.5,) * in_shape[-1], (0.25,) * in_shape[-1]
-  step = step_lib.make_jitted_train_step(
-      step_lib.make_train_step(c, net, tx, mean=mean, std=std, total_steps=1000, mesh=mesh), mesh)
+  config_lib.finalize(c)
+  synthetic = datasets.DatasetInfo(
+      name="synthetic", tfds_name=None, num_classes=10, image_shape=in_shape,
+      mean=(0.5,) * in_shape[-1], std=(0.25,) * in_shape[-1], train_split="train",
+      eval_split="test", num_train=100 * batch, num_eval=0, labeled_split="train",
+      num_labeled=100 * batch, view_size=size)
+  run = setup_lib.build(c, dataset=synthetic, total_steps=1000)
+  mesh = run.mesh
+  state = run.init_state(jax.random.key(0))
+  step = run.jitted_step()
   rng = np.random.default_rng(0)
   b = {"image": rng.integers(0, 256, (batch, *in_shape), dtype=np.uint8),
        "label": rng.integers(0, 10, (batch,)).astype(np.int32)}

@@ -36,10 +36,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ssljax import configs_util  # noqa: E402
 from ssljax.train import evaluation, loop, run_plots  # noqa: E402
+from ssljax.train import setup as setup_lib  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STEPS_PER_EPOCH = 234  # 60,000 // 256
@@ -70,7 +72,6 @@ def make_config(method: str, arg: str, *, seed: int, epochs: float, quick: bool)
                                     ",".join(a for a in (arg, f"epochs={epochs}") if a))
   with config.unlocked():
     config.seed = seed
-    config.data.num_classes = 10  # what setup() fills in, so config.json compares equal on reuse
     config.model.encoder_kwargs.widths = (32, 64, 128)
     config.eval.pixel_baseline = False
     config.eval.linear_epochs = 10
@@ -120,16 +121,17 @@ def run_untrained(*, seed, quick):
   """Random-init encoder and raw pixels, with the trained rows' probe recipe."""
   config = make_config("vicreg", "", seed=seed, epochs=1.0, quick=quick)
   t = time.time()
-  s = loop.setup(config)
-  embed_fn = evaluation.make_embed_fn(s["net"], mean=s["info"].mean, std=s["info"].std,
-                                      image_size=config.data.image_size, mesh=s["mesh"])
-  rand = loop.evaluate(config, s["state"], s, embed_fn, final=True)
-  spectra = loop.embedding_spectra(config, s["state"], s, embed_fn)
+  run = setup_lib.build(config)
+  state = run.init_state(jax.random.key(config.seed))
+  embed_fn = evaluation.make_embed_fn(run.net, mean=run.dataset.mean, std=run.dataset.std,
+                                      image_size=config.data.image_size, mesh=run.mesh)
+  rand = loop.evaluate(run, state, embed_fn, final=True)
+  spectra = loop.embedding_spectra(run, state, embed_fn)
   rand.update(run_plots.spectrum_summary(spectra))
   rand["wall_seconds"] = time.time() - t
   t = time.time()
-  feats = loop.pixel_features(config, s["info"])
-  linear = loop.pixel_baseline(config, s["info"], feats)
+  feats = loop.pixel_features(run)
+  linear = loop.pixel_baseline(run, feats)
   knn = evaluation.knn_accuracy(*feats, num_classes=10, k=config.eval.knn_k,
                                 temperature=config.eval.knn_temperature)
   pixels = {"eval/linear/top1": linear["pixels_linear/top1"], "eval/knn/top1": knn["knn/top1"],

@@ -13,6 +13,8 @@ from typing import Mapping, TypeVar
 import ml_collections
 from ml_collections import config_dict
 
+from ssljax import errors
+
 T = TypeVar("T")
 
 
@@ -163,7 +165,7 @@ def choose(table: Mapping[str, T], value: str, field: str) -> T:
   ValueError: config.optim.name='lamb'; expected one of ['adam', 'sgd']
   """
   if value not in table:
-    raise ValueError(f"{field}={value!r}; expected one of {sorted(table)}")
+    raise errors.ConfigError(f"{field}={value!r}; expected one of {sorted(table)}")
   return table[value]
 
 
@@ -174,16 +176,16 @@ def validate(c: ml_collections.ConfigDict) -> None:
   the device count) happen when `ssljax.train.setup.build` resolves the config.
   """
   if not c.loss.terms:
-    raise ValueError("config.loss.terms is empty: name at least one loss term, e.g. "
+    raise errors.ConfigError("config.loss.terms is empty: name at least one loss term, e.g. "
                      "config.loss.terms = {'vicreg': {'weight': 1.0}}")
   if c.data.batch_size <= 0:
-    raise ValueError(f"config.data.batch_size={c.data.batch_size} must be positive")
+    raise errors.ConfigError(f"config.data.batch_size={c.data.batch_size} must be positive")
   if c.total_steps <= 0 and c.num_epochs <= 0:
-    raise ValueError("set config.num_epochs > 0 or config.total_steps > 0")
+    raise errors.ConfigError("set config.num_epochs > 0 or config.total_steps > 0")
   has_term = "pid_unique" in c.loss.terms
   if c.pid.enabled != has_term:
-    raise ValueError("the PID-SSL pipeline needs both config.pid.enabled=True and a 'pid_unique' "
+    raise errors.ConfigError("the PID-SSL pipeline needs both config.pid.enabled=True and a 'pid_unique' "
                      "entry in config.loss.terms (e.g. {'pid_unique': {'weight': 1.0}}); "
                      f"got pid.enabled={c.pid.enabled}, pid_unique term={has_term}")
   if c.model.projector_dim <= 0:
-    raise ValueError("config.model.projector_dim must be positive")
+    raise errors.ConfigError("config.model.projector_dim must be positive")

@@ -5,8 +5,11 @@ config flags), e.g. ``--config.data.batch_size=512 --config.num_epochs=100``.
 A config file may take an argument after a colon:
 ``--config=configs/fashion_mnist/vicreg.py:runlocal``.
 
-Rerunning the same command resumes from the latest checkpoint in ``--workdir``;
-``--mode=evaluate`` runs the offline linear probe and kNN on the latest checkpoint.
+Rerunning the same command resumes from the latest intact checkpoint in
+``--workdir``; ``--mode=evaluate`` runs the offline linear probe and kNN on
+it. A mistake in the command or the config ends with one line,
+``error: <what is wrong>. <how to fix it>``, and exit status 2 (``--debug``
+shows the traceback, which is also written to ``<workdir>/error.log``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -25,32 +29,93 @@ _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "Disable the progress bar
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate"],
                           "'train' (pretrain, resume if possible, evaluate) or 'evaluate' "
                           "(offline linear probe + kNN from the latest checkpoint in --workdir).")
+_DEBUG = flags.DEFINE_bool("debug", False, "Show the full traceback of errors.")
+
+EXIT_USER_ERROR = 2
+
+
+def _user_error(message: str, workdir: str | None = None) -> None:
+  """Prints ``error: message`` on stderr, keeps the traceback in the workdir, exits 2."""
+  if workdir and os.path.isdir(workdir):
+    try:
+      with open(os.path.join(workdir, "error.log"), "a", encoding="utf-8") as f:
+        f.write(traceback.format_exc() + "\n")
+    except OSError:
+      pass
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(EXIT_USER_ERROR)
+
+
+def _config_override_error(argv, err) -> str:
+  """One line for a ``--config.a.b=v`` override that names no config field."""
+  key = str(err).strip("\"'")
+  bad = next((a for a in argv if a.startswith("--config.") and f".{key}" in a.split("=")[0]), None)
+  return (f"{bad or 'a --config.* override'} names no config field ({key!r}). "
+          "See the valid fields with --print_config.")
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with one-line errors instead of tracebacks."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    text = str(e)
+    if "Traceback" in text:  # a config file's get_config raised: keep its own message
+      flag = text.split(":", 1)[0].removeprefix("flag ")
+      last = [l for l in text.splitlines() if l.strip() and not l.startswith(" ")][-1]
+      text = f"{flag}: {last.split(': ', 1)[-1]}"
+    print(f"error: {text.rstrip('.')}. See --helpshort.", file=sys.stderr)
+  except (AttributeError, KeyError) as e:  # ml_collections: unknown field in an override
+    print(f"error: {_config_override_error(argv, e)}", file=sys.stderr)
+  sys.exit(EXIT_USER_ERROR)
+
+
+def _load_config():
+  """The --config ConfigDict; a file that is missing or fails to build is a one-line error."""
+  path = config_flags.get_config_filename(flags.FLAGS["config"])
+  if not os.path.exists(path):
+    _user_error(f"no config file {path}. Config files live under configs/<dataset>/<method>.py.")
+  try:
+    config = _CONFIG.value
+    config.get("method")  # ml_collections loads the file lazily; make it fail here
+  except OSError as e:
+    cause = e.__cause__ or e.__context__ or e
+    _user_error(f"{path} could not be built: {' '.join(str(cause).split())}")
+  return config
 
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    _user_error(f"unexpected arguments {argv[1:]}. Flags are written --name=value.")
   if _CONFIG.value is None or _WORKDIR.value is None:
-    raise app.UsageError("both --config=configs/<dataset>/<method>.py and --workdir=DIR are required")
-  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-  # Orbax and TFDS log every file operation at INFO through absl; keep ours only.
+    _user_error("both --config=configs/<dataset>/<method>.py and --workdir=DIR are required.")
+  logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+  # Orbax and TFDS log every file operation at INFO through absl; keep warnings only.
   from absl import logging as absl_logging
   absl_logging.set_verbosity(absl_logging.WARNING)
+  from ssljax import errors
   from ssljax.train import loop  # imported late so --help is fast
-  config = _CONFIG.value
-  if _MODE.value == "evaluate":
-    results = loop.evaluate_checkpoint(config, _WORKDIR.value)
-  else:
-    results = loop.train_and_evaluate(config, _WORKDIR.value, progress=not _NO_PROGRESS.value)
+  config, workdir = _load_config(), _WORKDIR.value
+  try:
+    if _MODE.value == "evaluate":
+      results = loop.evaluate_checkpoint(config, workdir)
+      path = loop.eval_results_path(workdir, results["train/steps"])
+    else:
+      results = loop.train_and_evaluate(config, workdir, progress=not _NO_PROGRESS.value)
+      path = os.path.join(workdir, "results.json")
+  except (errors.SSLJaxError, ValueError, FileNotFoundError, NotADirectoryError) as e:
+    if _DEBUG.value:
+      raise
+    _user_error(" ".join(str(e).split()), workdir)
   import jax
   if jax.process_index() == 0 and "stopped_at_step" not in results:
     title = f"{config.method or 'ssl'} on {config.data.name} ({results.get('train/steps')} steps)"
     print(loop.format_results(results, title))
-    print(f"\nresults: {os.path.join(_WORKDIR.value, 'results.json')}")
+    print(f"\nresults: {path}")
 
 
 def run():
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

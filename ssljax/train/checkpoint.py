@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import Any
+from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
+
+from ssljax import errors
 
 
 def _encode_iterator_state(state: Any) -> dict:
@@ -50,6 +54,45 @@ class Checkpointer:
         state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
     return restored["state"], _decode_iterator_state(restored["data"])
 
+  def all_steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
+  def restore_latest_intact(self, abstract_state, *, say: Callable[[str], None] = print):
+    """Restores the newest checkpoint that reads back whole and finite.
+
+    A checkpoint that fails to restore (truncated or missing files, garbage
+    iterator state, shapes that no longer match) or that holds NaN/Inf is
+    reported by ``say`` with its step and the reason, and the next older one
+    is tried. Returns ``(step, state, iterator_state)``, or ``None`` when the
+    directory holds no checkpoint.
+
+    Raises:
+      errors.CheckpointError: checkpoints exist but none is intact (a run
+        never silently starts from scratch over a damaged history).
+    """
+    steps = self.all_steps()
+    if not steps:
+      return None
+    damaged = []
+    for step in reversed(steps):
+      try:
+        state, data = self.restore(step, abstract_state)
+        if not all_finite_on_host(state):
+          raise ValueError("it holds NaN/Inf values")
+      except Exception as e:  # noqa: BLE001 — any failure to read back means "damaged"
+        reason = _one_line(e)
+        damaged.append(f"step {step}: {reason}")
+        say(f"checkpoint step {step} in {self.directory} is damaged ({reason}); "
+            "trying the previous one")
+        continue
+      if damaged:
+        say(f"resumed from the newest intact checkpoint, step {step} (skipped: "
+            f"{', '.join(str(d.split(':')[0]) for d in damaged)})")
+      return step, state, data
+    raise errors.CheckpointError(
+        f"no intact checkpoint in {self.directory}: {'; '.join(damaged)}. Move the directory away "
+        "to start from scratch, or point --workdir at another run.")
+
   def reached_preemption(self, step: int) -> bool:
     return self.manager.reached_preemption(step)
 
@@ -59,3 +102,20 @@ class Checkpointer:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+def all_finite_on_host(tree) -> bool:
+  """True when every floating-point leaf of a (replicated) state is finite."""
+  for x in jax.tree.leaves(tree):
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+      continue
+    local = x.addressable_shards[0].data if isinstance(x, jax.Array) else x
+    if not np.all(np.isfinite(np.asarray(local))):
+      return False
+  return True
+
+
+def _one_line(e: BaseException, limit: int = 200) -> str:
+  text = " ".join(str(e).split()) or type(e).__name__
+  text = f"{type(e).__name__}: {text}"
+  return text if len(text) <= limit else text[:limit - 3] + "..."

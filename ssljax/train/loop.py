@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
+from ssljax import errors
 from ssljax import parallel
 from ssljax.data import datasets, loader
 from ssljax.train import checkpoint as ckpt_lib
@@ -33,12 +35,12 @@ from ssljax.train import pid_ssl
 from ssljax.train import run_plots
 from ssljax.train import setup as setup_lib
 from ssljax.train import step as step_lib
+from ssljax.train import workdir as workdir_lib
 
 log = logging.getLogger("ssljax")
 
 
-class NonFiniteLossError(FloatingPointError):
-  """The loss or a gradient became NaN/Inf; training was stopped."""
+NonFiniteLossError = errors.NonFiniteLossError  # kept importable from here
 
 
 def maybe_initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
@@ -99,27 +101,54 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     progress: show a tqdm progress bar (process 0).
   """
   maybe_initialize_distributed(config.distributed)
-  run = setup_lib.build(config)
-  mesh, info, total_steps = run.mesh, run.dataset, run.total_steps
-  state = run.init_state(jax.random.key(config.seed))
   is_main = jax.process_index() == 0
-  if is_main:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
-      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  with workdir_lib.WorkdirLock(workdir, active=is_main):
+    return _train_and_evaluate(config, workdir, stop_after_steps=stop_after_steps,
+                               progress=progress and is_main)
+
+
+def say(message: str) -> None:
+  """A message users must see (resume, fall-back, pre-emption): stderr, process 0."""
+  if jax.process_index() == 0:
+    print(f"[ssljax] {message}", file=sys.stderr, flush=True)
+
+
+def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
+  run = setup_lib.build(config)  # every config error surfaces here, before anything is written
+  mesh, info, total_steps = run.mesh, run.dataset, run.total_steps
+  is_main = jax.process_index() == 0
+  config_json = config.to_json_best_effort(indent=2, sort_keys=True)
+  ckpt = ckpt_lib.Checkpointer(workdir, keep=config.checkpoint.keep)
+  changes = workdir_lib.check_resume(workdir, config_json) if ckpt.all_steps() else []
 
   data_it = loader.make_train_loader(config.data.name, global_batch_size=config.data.batch_size,
                                      seed=config.seed, data_dir=config.data.data_dir,
                                      worker_count=config.data.worker_count,
                                      cache_in_memory=config.data.cache_in_memory)
-  ckpt = ckpt_lib.Checkpointer(workdir, keep=config.checkpoint.keep)
+  state = run.init_state(jax.random.key(config.seed))
   pseudo = None  # PID-SSL pseudo-labels of the training split, int32 [num_train]
-  start = ckpt.latest_step()
-  if start is not None:
-    state, data_state = ckpt.restore(start, run.abstract_state())
-    data_it.set_state(data_state["iterator"])
-    pseudo = _decode_labels(data_state.get("pid_pseudo_labels"))
-    log.info("resumed from step %d in %s", start, ckpt.directory)
+  restored = ckpt.restore_latest_intact(run.abstract_state(), say=say)
+  start = 0
+  if restored is not None:
+    start, state, data_state = restored
+    try:
+      data_it.set_state(data_state["iterator"])
+      pseudo = _decode_labels(data_state.get("pid_pseudo_labels"))
+    except (ValueError, KeyError, TypeError) as e:
+      raise errors.CheckpointError(
+          f"the data-iterator state of checkpoint step {start} in {ckpt.directory} does not fit "
+          f"this loader ({ckpt_lib._one_line(e)}). Rerun with the saved config, or use a new "
+          "--workdir.") from None
+    if start >= total_steps and os.path.exists(os.path.join(workdir, "results.json")):
+      say(f"the run in {workdir} is complete (step {start}); printing its results. Use "
+          "--mode=evaluate to evaluate it again.")
+      with open(os.path.join(workdir, "results.json"), encoding="utf-8") as f:
+        return json.load(f)
+    say(f"resumed from step {start} of {total_steps} in {ckpt.directory}")
+    for line in changes:
+      say(f"changed on resume (safe): {line}")
+  if is_main:  # the run record is written only once the resume is known to be valid
+    workdir_lib.write_atomic(os.path.join(workdir, workdir_lib.CONFIG_FILE), config_json)
   step = int(_host(state.step))
   refresh_at = set(pid_ssl.refresh_steps(config.pid, steps_per_epoch=run.steps_per_epoch,
                                          total_steps=total_steps)) if config.pid.enabled else set()
@@ -129,11 +158,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   jitted = run.jitted_step()
   rng = jax.random.key(config.seed + 1)
-  writer = metrics_writer.MetricsWriter(workdir)
+  # Records past the restored step come from the interrupted attempt; they are redone.
+  writer = metrics_writer.MetricsWriter(workdir, keep_until_step=start)
   embed_fn = evaluation.make_embed_fn(run.net, mean=info.mean, std=info.std,
                                       image_size=config.data.image_size, mesh=mesh)
   bar = None
-  if progress and is_main:
+  if progress:
     from tqdm import tqdm
     bar = tqdm(total=total_steps, initial=step, desc="pretrain", unit="step", dynamic_ncols=True)
 
@@ -186,8 +216,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if bar is not None:
           bar.close()
         writer.close()
-        log.warning("stopping at step %d (%s); the checkpoint is saved, rerun the same command "
-                    "to resume", step, "pre-emption" if preempted else "stop_after_steps")
+        say(f"stopping at step {step} ({'pre-emption' if preempted else 'stop_after_steps'}); the "
+            "checkpoint is saved, rerun the same command to resume")
         return {"stopped_at_step": step}
   if bar is not None:
     bar.close()
@@ -202,8 +232,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   writer.close()
   ckpt.close()
   if is_main:
-    with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
-      json.dump(results, f, indent=2, sort_keys=True)
+    workdir_lib.write_atomic(os.path.join(workdir, "results.json"),
+                             json.dumps(results, indent=2, sort_keys=True))
     if spectra is not None:
       run_plots.write_run_plots(workdir, spectra)
   return results
@@ -236,22 +266,39 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
   ``eval_results_<step>.json`` next to the checkpoints.
   """
   maybe_initialize_distributed(config.distributed)
+  if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+    raise errors.CheckpointError(f"no checkpoints in {workdir}; train first with the same "
+                                 "--config and --workdir")
+  with workdir_lib.WorkdirLock(workdir, active=jax.process_index() == 0):
+    return _evaluate_checkpoint(config, workdir, step)
+
+
+def _evaluate_checkpoint(config, workdir, step):
   run = setup_lib.build(config)
+  workdir_lib.check_resume(workdir, config.to_json_best_effort())
   ckpt = ckpt_lib.Checkpointer(workdir, keep=config.checkpoint.keep)
-  step = ckpt.latest_step() if step is None else step
   if step is None:
-    raise FileNotFoundError(f"no checkpoint in {ckpt.directory}; train first with the same "
-                            "--config and --workdir")
-  state, _ = ckpt.restore(step, run.abstract_state())
+    restored = ckpt.restore_latest_intact(run.abstract_state(), say=say)
+    if restored is None:
+      raise errors.CheckpointError(f"no checkpoint in {ckpt.directory}; train first with the "
+                                   "same --config and --workdir")
+    step, state, _ = restored
+  else:
+    state, _ = ckpt.restore(step, run.abstract_state())
   ckpt.close()
   embed_fn = evaluation.make_embed_fn(run.net, mean=run.dataset.mean, std=run.dataset.std,
                                       image_size=config.data.image_size, mesh=run.mesh)
   results = evaluate(run, state, embed_fn, final=True)
   results["train/steps"] = step
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, f"eval_results_{step}.json"), "w", encoding="utf-8") as f:
-      json.dump(results, f, indent=2, sort_keys=True)
+    workdir_lib.write_atomic(eval_results_path(workdir, step),
+                             json.dumps(results, indent=2, sort_keys=True))
   return results
+
+
+def eval_results_path(workdir: str, step: int) -> str:
+  """Where ``--mode=evaluate`` writes the evaluation of checkpoint ``step``."""
+  return os.path.join(workdir, f"eval_results_{step}.json")
 
 
 def _encode_labels(labels):
@@ -286,10 +333,14 @@ def _raise_nonfinite(step, ckpt, writer, metrics):
   writer.close()
   ckpt.wait()
   bad = sorted(k for k, v in metrics.items() if not np.all(np.isfinite(v)))
-  raise NonFiniteLossError(
-      f"the loss or a gradient became NaN/Inf before step {step} (non-finite metrics: {bad}). "
-      f"Training stopped; no update with NaN/Inf was applied, so the latest checkpoint is clean. "
-      f"Lower optim.base_lr, add optim.grad_clip_norm, or check the loss hyper-parameters.")
+  latest = ckpt.latest_step()
+  kept = (f"the latest checkpoint (step {latest}) holds only finite values" if latest is not None
+          else "no checkpoint was written")
+  raise errors.NonFiniteLossError(
+      f"the loss, a gradient or the updated state became NaN/Inf before step {step} (non-finite "
+      f"metrics: {bad or 'none; the new parameters or optimiser state overflowed'}). Training "
+      f"stopped; no such update was applied and {kept}. Lower optim.base_lr, add "
+      "optim.grad_clip_norm, or check the loss hyper-parameters.")
 
 
 def evaluate(run: setup_lib.RunSetup, state, embed_fn, *, final: bool) -> dict[str, float]:

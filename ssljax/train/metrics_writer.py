@@ -10,6 +10,8 @@ from typing import Mapping
 import jax
 import numpy as np
 
+from ssljax.train import workdir as workdir_lib
+
 
 class MetricsWriter:
   """Writes scalars to ``workdir/metrics.jsonl`` and TensorBoard event files.
@@ -17,14 +19,23 @@ class MetricsWriter:
   Only process 0 writes; on other processes every call is a no-op.
   """
 
-  def __init__(self, workdir: str, *, tensorboard: bool = True):
+  def __init__(self, workdir: str, *, tensorboard: bool = True, keep_until_step: int | None = None):
+    """Opens the sinks; ``keep_until_step``: drop earlier records of later steps first.
+
+    A resumed run redoes the steps after its checkpoint, so the records an
+    interrupted attempt logged past that step are removed (atomically) before
+    they would be written a second time.
+    """
     self.active = jax.process_index() == 0
     self._tb = None
     self._jsonl = None
     if not self.active:
       return
     os.makedirs(workdir, exist_ok=True)
-    self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")
+    path = os.path.join(workdir, "metrics.jsonl")
+    if keep_until_step is not None and os.path.exists(path):
+      _truncate_after(path, keep_until_step)
+    self._jsonl = open(path, "a", encoding="utf-8")
     if tensorboard:
       from tensorboardX import SummaryWriter  # TF-free event files
       self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
@@ -51,3 +62,15 @@ class MetricsWriter:
 def _to_float(v):
   v = float(np.asarray(v))
   return v if math.isfinite(v) else None  # JSON has no NaN/Inf; the run stops on them anyway
+
+
+def _truncate_after(path: str, step: int) -> None:
+  kept = []
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      try:
+        if json.loads(line)["step"] <= step:
+          kept.append(line if line.endswith("\n") else line + "\n")
+      except (ValueError, KeyError):
+        continue  # a line cut by a crash mid-write
+  workdir_lib.write_atomic(path, "".join(kept))

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from ssljax import config as config_lib
+from ssljax import errors
 from ssljax import losses
 from ssljax.train import pid_ssl
 
@@ -197,9 +198,28 @@ def split_hparams(name: str, cfg: Mapping[str, Any]) -> tuple[float, dict]:
   weight = cfg.pop("weight", 1.0)
   unknown = set(cfg) - set(term.hparams)
   if unknown:
-    raise ValueError(f"config.loss.terms.{name} has unknown keys {sorted(unknown)}; "
+    raise errors.ConfigError(f"config.loss.terms.{name} has unknown keys {sorted(unknown)}; "
                      f"valid keys: ['weight'] + {sorted(term.hparams)}")
+  _check_type(f"config.loss.terms.{name}.weight", weight, 1.0)
+  for key, value in cfg.items():
+    _check_type(f"config.loss.terms.{name}.{key}", value, term.hparams[key])
   return weight, {**term.hparams, **cfg}
+
+
+def _check_type(field: str, value, default) -> None:
+  """A number where a number belongs (and so on), checked before anything is traced."""
+  def kind(x):
+    if isinstance(x, bool):
+      return "a boolean"
+    if isinstance(x, (int, float)):
+      return "a number"
+    if isinstance(x, str):
+      return "a string"
+    return None
+  expected = kind(default)
+  if expected is not None and kind(value) != expected:
+    raise errors.ConfigError(f"{field}={value!r} must be {expected} (like its default "
+                             f"{default!r})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,7 +254,7 @@ class Objective:
     for name, needed in self.required_outputs().items():
       for key in needed:
         if key not in available:
-          raise ValueError(f"loss term {name!r} needs network output {key!r}: "
+          raise errors.ConfigError(f"loss term {name!r} needs network output {key!r}: "
                            f"{_HOW_TO_GET.get(key, 'check the config')}")
 
   def __call__(self, outs, params, state, rng, step, *, axis_name=None):
@@ -264,7 +284,7 @@ def make_objective(terms_cfg: Mapping[str, Mapping[str, Any]],
   (PID-SSL's α(t) ramp).
   """
   if not terms_cfg:
-    raise ValueError("config.loss.terms is empty: name at least one loss term, e.g. "
+    raise errors.ConfigError("config.loss.terms is empty: name at least one loss term, e.g. "
                      "config.loss.terms = {'vicreg': {'weight': 1.0}}")
   terms = {name: split_hparams(name, cfg) for name, cfg in terms_cfg.items()}
   return Objective(terms=terms, weight_fns=dict(weight_fns or {}))

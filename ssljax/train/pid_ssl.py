@@ -33,6 +33,7 @@ import optax
 from scipy import optimize
 
 from ssljax import config as config_lib
+from ssljax import errors
 from ssljax import parallel
 from ssljax import pid
 
@@ -61,7 +62,8 @@ def alpha_schedule(pid_cfg, *, steps_per_epoch: int, total_steps: int):
           else max(total_steps - warm, 1))
   a0, a1 = float(pid_cfg.alpha_start), float(pid_cfg.alpha_end)
   if pid_cfg.ramp == "geometric" and (a0 <= 0 or a1 <= 0):
-    raise ValueError("config.pid.ramp='geometric' needs alpha_start > 0 and alpha_end > 0")
+    raise errors.ConfigError("config.pid.ramp='geometric' needs alpha_start > 0 and "
+                             "alpha_end > 0")
 
   def alpha(step):
     u = jnp.clip((step - warm) / max(ramp, 1), 0.0, 1.0)

@@ -164,7 +164,19 @@ def write_run_plots(workdir: str, spectra: dict[str, np.ndarray] | None = None) 
   return paths
 
 
+def main(argv=None) -> int:
+  import argparse
+  parser = argparse.ArgumentParser(
+      prog="python -m ssljax.train.run_plots",
+      description="Redraw a run's plots (loss, accuracy, covariance spectrum) into <workdir>/plots.")
+  parser.add_argument("workdir", help="a run directory holding metrics.jsonl")
+  args = parser.parse_args(argv)
+  if not os.path.exists(os.path.join(args.workdir, "metrics.jsonl")):
+    print(f"error: no metrics.jsonl in {args.workdir}. Pass the --workdir of a run.", file=sys.stderr)
+    return 2
+  print("\n".join(write_run_plots(args.workdir)))
+  return 0
+
+
 if __name__ == "__main__":
-  if len(sys.argv) != 2:
-    sys.exit("usage: python -m ssljax.train.run_plots <workdir>")
-  print("\n".join(write_run_plots(sys.argv[1])))
+  sys.exit(main())

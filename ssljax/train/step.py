@@ -9,8 +9,9 @@
    ``config.loss.terms`` (`ssljax.train.objectives`), on the *global* batch,
 4. adds the online linear probe's loss on stop-gradient embeddings,
 5. applies optax, updates the EMA target and the stateful loss statistics,
-6. refuses non-finite updates (the state is kept and ``nonfinite_steps``
-   counts them; the host loop stops the run with a clear error).
+6. refuses updates whose loss, gradients or new state are not finite (the
+   state is kept and ``nonfinite_steps`` counts them; the host loop stops the
+   run with a clear error).
 
 Data parallelism: the caller jits the step with parameters replicated and the
 batch sharded along ``('data',)`` on an ``Auto`` mesh (`make_jitted_train_step`).
@@ -155,11 +156,13 @@ def make_train_step(config: ml_collections.ConfigDict, *, net: network_lib.SSLNe
                                 new_params["online"])
       metrics["target_ema"] = tau
 
-    finite = jnp.isfinite(metrics["loss"]) & _all_finite(grads)
     candidate = state.replace(step=state.step + 1, params=new_params, batch_stats=new_bs,
                               target_params=new_target, target_batch_stats=new_target_bs,
                               opt_state=new_opt_state, loss_state=new_loss_state)
-    # A non-finite step keeps the old state (so checkpoints never hold NaNs) and is counted.
+    # The update is accepted only if the loss, the gradients AND the new state
+    # are finite (a finite gradient can still overflow a parameter); otherwise
+    # the old state is kept, so a checkpoint never holds NaN/Inf, and counted.
+    finite = jnp.isfinite(metrics["loss"]) & _all_finite(grads) & _all_finite(candidate)
     new_state = jax.tree.map(lambda n, o: jnp.where(finite, n, o), candidate, state)
     new_state = new_state.replace(step=state.step + 1,
                                   nonfinite_steps=state.nonfinite_steps + (~finite).astype(jnp.int32))
@@ -210,7 +213,8 @@ def view_configs(data_cfg):
 
 
 def _all_finite(tree) -> jax.Array:
-  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+            if jnp.issubdtype(x.dtype, jnp.inexact)]
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
