@@ -4,7 +4,8 @@ Implements Ozsoy, Hamdan, Arik, Yuret & Erdogan, "Self-Supervised Learning
 with an Information Maximization Criterion" (NeurIPS 2022, arXiv 2209.07999),
 as the official PyTorch code ``serdarozsoy/corinfomax-ssl`` computes it
 (``cifars-tiny/loss.py::CovarianceLoss``, identical to ``CovarianceLossv2`` in
-``imagenet1k/loss.py``, the class the maintainer confirmed in issue #3):
+``imagenet1k/loss.py``, the class the maintainers point to in that
+repository's issue #3):
 
   L = alpha * mean((z1 - z2)^2) - [logdet(R1 + eps I) + logdet(R2 + eps I)] / D,
 
@@ -20,6 +21,11 @@ Per branch and step (state ``R_old, mu_old``, batch ``Z: [N, D]``, global N):
   4. R = la_R * sg(R_old) + (1 - la_R) * C;
   5. new state = (sg(R), sg(mu)).
 
+Layout (``docs/kernels.md``): ``views`` ``[V=2, N, D]`` or ``(z1, z2)``;
+``corinfomax_loss(views, *, state=None, ...) -> (loss, aux, new_state)``.
+Method page (formula, official conventions, measured agreement):
+``docs/methods/corinfomax.md``.
+
 Distributed: the loss needs only per-branch sums and D x D second moments
 (`corinfomax_stats` -> `corinfomax_from_stats`), so with ``axis_name`` a
 D-vector (the batch mean) and the D x D moments are ``psum``-ed; nothing N x D
@@ -30,12 +36,15 @@ rank computes the same global-batch loss and state.
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ssljax import parallel
+from ssljax.losses.views import ViewsLike, as_views
+from ssljax.ops import l2_normalize
 
 Array = jax.Array
 
@@ -58,35 +67,51 @@ class CorInfoMaxState(NamedTuple):
   mu2: Array
 
 
-def corinfomax_init_state(dim: int, *, r_init: float = 1.0,
-                          dtype=jnp.float32) -> CorInfoMaxState:
-  """Initial state: R_v = r_init * I, mu_v = 0 (official ``R_ini`` = 1.0).
+def _state_dtype(dtype) -> jnp.dtype:
+  # At least float32 (a bfloat16 covariance cannot carry a log-det), float64
+  # under x64 when the input is float64, as the official float64 state.
+  return jnp.promote_types(jnp.result_type(dtype), jnp.float32)
 
-  The official code keeps the state in float64 (so the mean, centring,
-  covariance and log-det all run in float64); pass ``dtype=jnp.float64``
-  inside ``jax.enable_x64(True)`` to match it. The loss computes in the
-  promoted dtype of the embeddings and the state.
 
-  Args:
-    dim: embedding size D.
-    r_init: scale of the initial covariance.
-    dtype: dtype of the state.
-  Returns:
-    `CorInfoMaxState`.
-
-  Example:
-    >>> state = corinfomax_init_state(64)
-  """
-  if int(dim) < 1:
-    raise ValueError(f"corinfomax_init_state needs dim >= 1; got {dim}.")
+def _init_state(dim: int, r_init: float, dtype) -> CorInfoMaxState:
   eye = r_init * jnp.eye(dim, dtype=dtype)
   zeros = jnp.zeros((dim,), dtype)
   return CorInfoMaxState(eye, eye, zeros, zeros)
 
 
-def _l2_normalize(x: Array) -> Array:
-  # torch F.normalize(p=2, dim=1): x / max(|x|, 1e-12).
-  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+def corinfomax_init_state(views_or_dim: Union[int, ViewsLike], *, r_init: float = 1.0,
+                          dtype=None) -> CorInfoMaxState:
+  """Initial state: R_v = r_init * I, mu_v = 0 (official ``R_ini`` = 1.0).
+
+  The official code keeps the state in float64 (so the mean, centring,
+  covariance and log-det all run in float64); float64 views under
+  ``jax.enable_x64(True)`` give a float64 state and reproduce it. The loss
+  computes in the promoted dtype of the embeddings and the state.
+
+  Args:
+    views_or_dim: the embedding size D (an int), or the views ``[V=2, N, D]``
+      / ``(z1, z2)`` the state is for (D and dtype are read from them).
+    r_init: scale of the initial covariance.
+    dtype: dtype of the state. Default: float32 for an int D; for views,
+      their dtype promoted to at least float32 (float64 under x64 for
+      float64 views).
+  Returns:
+    `CorInfoMaxState`.
+
+  Example:
+    >>> state = corinfomax_init_state(64)
+    >>> state.r1.shape, state.mu1.dtype
+    ((64, 64), dtype('float32'))
+    >>> corinfomax_init_state(jnp.zeros((2, 8, 16), jnp.bfloat16)).r1.dtype
+    dtype('float32')
+  """
+  if isinstance(views_or_dim, (int, np.integer)) and not isinstance(views_or_dim, bool):
+    dim = int(views_or_dim)
+    if dim < 1:
+      raise ValueError(f"corinfomax_init_state needs dim >= 1; got {dim}.")
+    return _init_state(dim, r_init, jnp.float32 if dtype is None else dtype)
+  views = as_views(views_or_dim, kernel="corinfomax_init_state", num_views=2)
+  return _init_state(views.shape[-1], r_init, _state_dtype(views.dtype) if dtype is None else dtype)
 
 
 def _psum(x: Array, axis_name: Optional[str]) -> Array:
@@ -130,7 +155,8 @@ def psd_logdet(a: Array, *, eps: float = 0.0, jitter: Optional[float] = None,
     scalar log-determinant in ``dtype``.
 
   Example:
-    >>> psd_logdet(jnp.eye(3), eps=1e-8)
+    >>> round(float(psd_logdet(2.0 * jnp.eye(3))), 4)  # 3 log 2
+    2.0794
   """
   if a.ndim != 2 or a.shape[0] != a.shape[1]:
     raise ValueError(f"psd_logdet expects a square [D, D] matrix; got {a.shape}.")
@@ -158,20 +184,23 @@ def psd_logdet(a: Array, *, eps: float = 0.0, jitter: Optional[float] = None,
   return 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
 
 
-def _check_inputs(z1: Array, z2: Array, state: CorInfoMaxState) -> None:
-  if z1.ndim != 2 or z1.shape != z2.shape:
-    raise ValueError(f"z1 and z2 must both be [N, D] with the same shape; got {z1.shape} and "
-                     f"{z2.shape}.")
-  d = z1.shape[1]
-  if state.r1.shape != (d, d) or state.r2.shape != (d, d) or state.mu1.shape != (d,) \
-      or state.mu2.shape != (d,):
-    raise ValueError(f"state does not match D={d}: got R {state.r1.shape}/{state.r2.shape}, "
-                     f"mu {state.mu1.shape}/{state.mu2.shape}; build it with "
-                     f"corinfomax_init_state({d}).")
 
 
-def corinfomax_stats(z1: Array, z2: Array, state: CorInfoMaxState, *, normalize: bool = True,
-                     shift1: Optional[Array] = None, shift2: Optional[Array] = None,
+def _resolve_state(state: Optional[CorInfoMaxState], dim: int, dtype, fn: str) -> CorInfoMaxState:
+  """``state`` checked against D, or the initial state (r_init = 1) in ``dtype`` if None."""
+  if state is None:
+    return _init_state(dim, 1.0, _state_dtype(dtype))
+  if state.r1.shape != (dim, dim) or state.r2.shape != (dim, dim) or state.mu1.shape != (dim,) \
+      or state.mu2.shape != (dim,):
+    raise ValueError(f"{fn}: state does not match D={dim}: got R {state.r1.shape}/"
+                     f"{state.r2.shape}, mu {state.mu1.shape}/{state.mu2.shape}; build it with "
+                     f"corinfomax_init_state(views) or corinfomax_init_state({dim}).")
+  return state
+
+
+def corinfomax_stats(views: ViewsLike, *, state: Optional[CorInfoMaxState] = None,
+                     normalize: bool = True, shift1: Optional[Array] = None,
+                     shift2: Optional[Array] = None,
                      axis_name: Optional[str] = None) -> Dict[str, Array]:
   """Additive sufficient statistics of `corinfomax_loss` over the rows of a shard.
 
@@ -186,24 +215,35 @@ def corinfomax_stats(z1: Array, z2: Array, state: CorInfoMaxState, *, normalize:
   Every entry is a plain sum over rows, so per-shard statistics are reduced by
   ``psum`` (done here when ``axis_name`` is given) or a tree-sum; the
   communication is O(D^2), independent of N. Pass the result to
-  `corinfomax_from_stats`. `corinfomax_loss` (the train-step entry point) uses
-  this path with the shift set to the global batch mean.
+  `corinfomax_from_stats` with the same ``state``. `corinfomax_loss` (the
+  train-step entry point) uses this path with the shift set to the global
+  batch mean.
 
   Args:
-    z1: [N, D] branch-1 embeddings (local shard with ``axis_name``).
-    z2: [N, D] branch-2 embeddings.
-    state: `CorInfoMaxState` (only the means are read, as default shifts).
+    views: ``[V=2, n, D]`` branch embeddings or ``(z1, z2)`` (local shard
+      with ``axis_name``).
+    state: `CorInfoMaxState` (only the means are read, as default shifts);
+      ``None``: the initial state built from ``views``.
     normalize: L2-normalise the rows first (official ``--normalize_on``).
     shift1, shift2: [D] shifts (stop-gradiented), default ``state.mu1/mu2``.
     axis_name: batch mesh axis to ``psum`` over.
   Returns:
-    dict of additive statistics in the promoted dtype of z and the state.
+    dict of additive statistics in the promoted dtype of the views and the
+    state (at least float32).
+
+  Example:
+    >>> views = jax.random.normal(jax.random.key(0), (2, 16, 4))
+    >>> stats = corinfomax_stats(views)
+    >>> stats["sq1"].shape, float(stats["n"])
+    ((4, 4), 16.0)
   """
-  _check_inputs(z1, z2, state)
-  dtype = jnp.result_type(z1.dtype, state.r1.dtype)
+  views = as_views(views, kernel="corinfomax_stats", num_views=2, axis_name=axis_name)
+  state = _resolve_state(state, views.shape[-1], views.dtype, "corinfomax_stats")
+  dtype = jnp.result_type(views.dtype, state.r1.dtype)
   if normalize:
-    z1, z2 = _l2_normalize(z1), _l2_normalize(z2)
-  z1, z2 = z1.astype(dtype), z2.astype(dtype)
+    views = l2_normalize(views)
+  views = views.astype(dtype)
+  z1, z2 = views[0], views[1]
   n = z1.shape[0]
   stats = {"n": jnp.asarray(n, dtype),
            "sq_diff": jnp.sum((z1 - z2)**2)}
@@ -218,11 +258,11 @@ def corinfomax_stats(z1: Array, z2: Array, state: CorInfoMaxState, *, normalize:
   return stats
 
 
-def corinfomax_from_stats(stats: Dict[str, Array], state: CorInfoMaxState, *,
+def corinfomax_from_stats(stats: Dict[str, Array], *, state: Optional[CorInfoMaxState] = None,
                           alpha: float = 250.0, la_R: float = 0.01, la_mu: float = 0.01,
                           eps: float = 1e-8, logdet_dtype=None, jitter: Optional[float] = None
-                          ) -> Tuple[Array, Tuple[CorInfoMaxState, Dict[str, Array]]]:
-  """CorInfoMax loss and new state from globally reduced `corinfomax_stats`.
+                          ) -> Tuple[Array, Dict[str, Array], CorInfoMaxState]:
+  """CorInfoMax loss, diagnostics and new state from globally reduced `corinfomax_stats`.
 
   Per branch, with shift s, y-sums S = sum y, moments M = sum y y^T:
 
@@ -236,13 +276,21 @@ def corinfomax_from_stats(stats: Dict[str, Array], state: CorInfoMaxState, *,
 
   Args:
     stats: output of `corinfomax_stats`, summed over the global batch.
-    state: `CorInfoMaxState` of the previous step.
+    state: `CorInfoMaxState` of the previous step (the one given to
+      `corinfomax_stats`); ``None``: the initial state, in the statistics' dtype.
     alpha, la_R, la_mu, eps, logdet_dtype, jitter: see `corinfomax_loss`.
   Returns:
-    ``(loss, (new_state, aux))``.
+    ``(loss, aux, new_state)`` as `corinfomax_loss`.
+
+  Example:
+    >>> views = jax.random.normal(jax.random.key(0), (2, 16, 4))
+    >>> loss, aux, state = corinfomax_from_stats(corinfomax_stats(views))
+    >>> state.r1.shape, sorted(aux)
+    ((4, 4), ['cov_loss', 'invariance', 'logdet1', 'logdet2'])
   """
   n = stats["n"]
-  d = state.mu1.shape[0]
+  d = stats["sum1"].shape[0]
+  state = _resolve_state(state, d, stats["sq1"].dtype, "corinfomax_from_stats")
   out = {}
   for v, r_old, mu_old in ((1, state.r1, state.mu1), (2, state.r2, state.mu2)):
     s_sum, m2 = stats[f"sum{v}"], stats[f"sq{v}"]
@@ -265,14 +313,14 @@ def corinfomax_from_stats(stats: Dict[str, Array], state: CorInfoMaxState, *,
                               sg(out[2][1]).astype(state.mu2.dtype))
   aux = {"invariance": invariance, "cov_loss": cov_loss, "logdet1": logdet1,
          "logdet2": logdet2}
-  return loss, (new_state, aux)
+  return loss, aux, new_state
 
 
-def corinfomax_loss(z1: Array, z2: Array, state: CorInfoMaxState, *, alpha: float = 250.0,
-                    la_R: float = 0.01, la_mu: float = 0.01, eps: float = 1e-8,
-                    normalize: bool = True, logdet_dtype=None, jitter: Optional[float] = None,
-                    axis_name: Optional[str] = None
-                    ) -> Tuple[Array, Tuple[CorInfoMaxState, Dict[str, Array]]]:
+def corinfomax_loss(views: ViewsLike, *, state: Optional[CorInfoMaxState] = None,
+                    alpha: float = 250.0, la_R: float = 0.01, la_mu: float = 0.01,
+                    eps: float = 1e-8, normalize: bool = True, logdet_dtype=None,
+                    jitter: Optional[float] = None, axis_name: Optional[str] = None
+                    ) -> Tuple[Array, Dict[str, Array], CorInfoMaxState]:
   """CorInfoMax loss ``alpha * L_inv + L_cov`` with the official EMA state.
 
     L_inv = (1 / (N D)) sum_i ||z1_i - z2_i||^2          (torch ``F.mse_loss``)
@@ -281,7 +329,7 @@ def corinfomax_loss(z1: Array, z2: Array, state: CorInfoMaxState, *, alpha: floa
   Paper: Ozsoy et al. 2022, the CorInfoMax objective (log-det "big-bang" term
   plus the Euclidean attraction, first-order approximation of the LDMI; the
   equation number was not checked against the PDF) with moving covariance
-  estimates.
+  estimates. See ``docs/methods/corinfomax.md``.
   Code: ``cifars-tiny/loss.py`` (``invariance_loss`` + ``CovarianceLoss``;
   ``CovarianceLossv2`` on ImageNet): state semantics as in the module docstring;
   the official total is ``sim_loss_weight * inv + cov_loss_weight * cov`` with
@@ -294,48 +342,53 @@ def corinfomax_loss(z1: Array, z2: Array, state: CorInfoMaxState, *, alpha: floa
 
   Differences from the official code: (a) it keeps the state and runs the
   centring, covariance and log-det in float64; here the computation runs in
-  the promoted dtype of z and the state (float64 state under x64 reproduces
-  it) and ``logdet_dtype=jnp.float64`` factorises in float64 only; (b) when
-  float32 rounding makes R + eps I indefinite (collapsed or rank-deficient
-  batches), a jitter ``1.9e-6 * tr(R)`` is added so that the loss and its
-  gradient stay finite (`psd_logdet`; ``jitter=0.0`` disables it);
-  (c) the state is threaded explicitly and returned, instead of being mutated
-  inside the module (it changes on every call, as there).
+  the promoted dtype of z and the state (float64 views under x64 give a
+  float64 initial state and reproduce it) and ``logdet_dtype=jnp.float64``
+  factorises in float64 only; (b) when float32 rounding makes R + eps I
+  indefinite (collapsed or rank-deficient batches), a jitter
+  ``1.9e-6 * tr(R)`` is added so that the loss and its gradient stay finite
+  (`psd_logdet`; ``jitter=0.0`` disables it); (c) the state is threaded
+  explicitly and returned, instead of being mutated inside the module (it
+  changes on every call, as there).
 
   Args:
-    z1: [N, D] branch-1 embeddings (projector outputs; local shard with
-      ``axis_name``).
-    z2: [N, D] branch-2 embeddings.
+    views: ``[V=2, n, D]`` branch embeddings (projector outputs;
+      ``jnp.stack([z1, z2])``) or ``(z1, z2)``; local shard with ``axis_name``.
     state: `CorInfoMaxState` from `corinfomax_init_state` or the last step
-      (replicated across devices).
+      (replicated across devices); ``None``: the initial state (R = I,
+      mu = 0) in the views' dtype promoted to at least float32.
     alpha: invariance weight (``sim_loss_weight``).
     la_R: forgetting factor of R (weight of the *old* estimate).
     la_mu: forgetting factor of mu.
     eps: ridge in the log-dets (``R_eps_weight``).
-    normalize: L2-normalise z first (official ``--normalize_on``, used in all runs).
+    normalize: L2-normalise z first (official ``--normalize_on``, used in all
+      runs): ``z / max(||z||, 1e-12)`` as torch ``F.normalize``.
     logdet_dtype: dtype of the Cholesky (None: the computation dtype).
     jitter: extra ridge, see `psd_logdet`.
     axis_name: batch mesh axis; the batch mean (D) and the D x D moments are
       psum-ed.
   Returns:
-    ``(loss, (new_state, aux))``; aux: 'invariance', 'cov_loss', 'logdet1',
-    'logdet2'. ``new_state`` is stop-gradiented.
+    ``(loss, aux, new_state)``: scalar loss; aux of scalars 'invariance',
+    'cov_loss', 'logdet1', 'logdet2'; ``new_state`` (stop-gradiented, in the
+    dtype of ``state``) for the next step.
 
   Example:
-    >>> state = corinfomax_init_state(z1.shape[1])
-    >>> (loss, (state, aux)) = corinfomax_loss(z1, z2, state)
+    >>> z1, z2 = jax.random.normal(jax.random.key(0), (2, 32, 8))
+    >>> loss, aux, state = corinfomax_loss(jnp.stack([z1, z2]))   # state=None: initial state
+    >>> loss, aux, state = corinfomax_loss((z1, z2), state=state)
+    >>> loss.shape, state.r1.shape
+    ((), (8, 8))
   """
-  _check_inputs(z1, z2, state)
+  views = as_views(views, kernel="corinfomax_loss", num_views=2, axis_name=axis_name)
+  state = _resolve_state(state, views.shape[-1], views.dtype, "corinfomax_loss")
   if normalize:
-    z1, z2 = _l2_normalize(z1), _l2_normalize(z2)
-  dtype = jnp.result_type(z1.dtype, state.r1.dtype)
-  z1, z2 = z1.astype(dtype), z2.astype(dtype)
+    views = l2_normalize(views)
+  views = views.astype(jnp.result_type(views.dtype, state.r1.dtype))
   # Shifting by the (stop-gradient) global batch mean makes the one-pass
   # moments as accurate as a two-pass centring; the value and gradient do not
   # depend on the shift.
-  shift1 = jax.lax.stop_gradient(parallel.batch_mean(z1, axis_name))
-  shift2 = jax.lax.stop_gradient(parallel.batch_mean(z2, axis_name))
-  stats = corinfomax_stats(z1, z2, state, normalize=False, shift1=shift1, shift2=shift2,
+  shift = jax.lax.stop_gradient(parallel.batch_mean(views, axis_name, axis=1))  # [2, D]
+  stats = corinfomax_stats(views, state=state, normalize=False, shift1=shift[0], shift2=shift[1],
                            axis_name=axis_name)
-  return corinfomax_from_stats(stats, state, alpha=alpha, la_R=la_R, la_mu=la_mu, eps=eps,
+  return corinfomax_from_stats(stats, state=state, alpha=alpha, la_R=la_R, la_mu=la_mu, eps=eps,
                                logdet_dtype=logdet_dtype, jitter=jitter)

@@ -4,9 +4,8 @@ Papers: Shwartz-Ziv, Balestriero and LeCun, "What Do We Maximize in
 Self-Supervised Learning?" (arXiv 2207.10081), and Shwartz-Ziv, Balestriero,
 Kawaguchi, Rudner and LeCun, "An Information-Theoretic Perspective on
 Variance-Invariance-Covariance Regularization", NeurIPS 2023 (arXiv
-2303.00633). Their argument (research note ``pid_superinfo_vicreg.md`` §3.2):
-for a deterministic piecewise-affine network and inputs that are a mixture of
-narrow Gaussians, ``I(Z; X') = H(Z) − H(Z|X')``; a Gaussian decoder turns
+2303.00633). Their argument: for a deterministic piecewise-affine network
+and inputs that are a mixture of narrow Gaussians, ``I(Z; X') = H(Z) − H(Z|X')``; a Gaussian decoder turns
 ``−H(Z|X')`` into the MSE invariance, and VICReg's variance hinge +
 decorrelation is a surrogate for the Gaussian entropy ``½·log det Σ_Z``. The
 NeurIPS paper replaces that surrogate with explicit entropy estimators
@@ -18,9 +17,13 @@ exact recipe (β, σ, weights, branch averaging) is a documented choice here:
   ``Ĥ = ½·log det(I_D + β·Σ̂)``, ``Σ̂ = Z̃ᵀZ̃/N`` with ``Z̃`` the centred batch.
 * :func:`pairwise_mixture_entropy`: Kolchinsky and Tracey 2017, "Estimating
   Mixture Entropy with Pairwise Distances" (Entropy 19:361), bounds on the
-  entropy of the
-  mixture ``(1/N)·Σ_i N(z_i, σ²I)``: KL → upper bound, Bhattacharyya → lower.
-* :func:`vicreg_entropy_loss`: ``λ·inv − w·(Ĥ(Z) + Ĥ(Z'))``.
+  entropy of the mixture ``(1/N)·Σ_i N(z_i, σ²I)``: KL → upper bound, Bhattacharyya → lower.
+* :func:`vicreg_entropy_loss`: ``λ·inv − w·(Ĥ(Z) + Ĥ(Z'))`` on ``views``
+  ``[V=2, N, D]`` (the kernel contract, ``docs/kernels.md``); the estimators
+  are bare functions of one embedding ``[N, D]`` that return an array.
+
+Method page (formulas, documented choices, measured agreement):
+``docs/methods/vicreg_entropy.md``.
 
 Distributed use: every function takes ``axis_name`` and gives the same value
 and gradient on the global batch (``axis_name=None``, what the jitted train
@@ -38,7 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from ssljax import parallel
-from ssljax.losses.vicreg import invariance_term
+from ssljax.losses.views import ViewsLike, as_views
 
 ENTROPY_ESTIMATORS = ("logdet", "pairwise_kl", "pairwise_bhattacharyya")
 _BOUNDS = ("kl", "bhattacharyya")
@@ -46,14 +49,18 @@ _FORMS = ("auto", "covariance", "gram")
 
 
 def _compute_dtype(z: jax.Array) -> jnp.dtype:
-  # Log-determinants and log-sum-exps in at least float32 (note §4.2, pitfall 6).
+  # Log-determinants and log-sum-exps lose too many digits in bfloat16/float16.
   return jnp.promote_types(z.dtype, jnp.float32)
 
 
-def _check_embeddings(z: jax.Array, name: str = "z") -> None:
-  if z.ndim != 2:
-    raise ValueError(f"{name} must have shape [N, D] (batch, features), got shape {z.shape}; "
-                     "flatten or pool extra axes before the entropy estimator.")
+def _check_embeddings(z: jax.Array, fn: str) -> None:
+  shape = getattr(z, "shape", None)
+  if shape is None or len(shape) != 2:
+    raise ValueError(
+        f"{fn}: z must be one embedding [N, D] (batch, features); got "
+        f"{'shape ' + str(tuple(shape)) if shape is not None else type(z).__name__}. "
+        "For views [V, N, D] call it per view (z = views[v]) or use vicreg_entropy_loss; "
+        "flatten or pool other extra axes first.")
 
 
 def _check_positive(value, name: str, hint: str) -> None:
@@ -135,7 +142,7 @@ def logdet_entropy(
     >>> z = jax.random.normal(jax.random.key(0), (512, 4))
     >>> h = logdet_entropy(z, beta=1.0)   # ≈ ½·4·log 2 for white noise
   """
-  _check_embeddings(z)
+  _check_embeddings(z, "logdet_entropy")
   _check_positive(beta, "beta", "it scales the covariance; 1.0 is the default, "
                   "coding_rate_beta(D, eps_sq) gives the MCR² value.")
   if isinstance(ridge, (int, float)) and ridge < 0:
@@ -207,7 +214,7 @@ def pairwise_mixture_entropy(
     >>> upper = pairwise_mixture_entropy(z, sigma=0.5, bound="kl")
     >>> lower = pairwise_mixture_entropy(z, sigma=0.5, bound="bhattacharyya")
   """
-  _check_embeddings(z)
+  _check_embeddings(z, "pairwise_mixture_entropy")
   if bound not in _BOUNDS:
     raise ValueError(f"bound={bound!r} is not one of {_BOUNDS}: 'kl' gives the upper bound, "
                      "'bhattacharyya' the lower bound of Kolchinsky & Tracey (2017).")
@@ -257,7 +264,10 @@ def estimate_entropy(
   Example:
     >>> z = jax.random.normal(jax.random.key(0), (32, 8))
     >>> h = estimate_entropy(z, estimator="pairwise_bhattacharyya", sigma=1.0)
+    >>> h.shape
+    ()
   """
+  _check_embeddings(z, "estimate_entropy")
   if estimator == "logdet":
     return logdet_entropy(z, beta=beta, ridge=ridge, axis_name=axis_name)
   if estimator in ("pairwise_kl", "pairwise_bhattacharyya"):
@@ -267,8 +277,7 @@ def estimate_entropy(
 
 
 def vicreg_entropy_loss(
-    z1: jax.Array,
-    z2: jax.Array,
+    views: ViewsLike,
     *,
     estimator: str = "logdet",
     sim_coeff: float | jax.Array = 25.0,
@@ -281,24 +290,26 @@ def vicreg_entropy_loss(
   """VICReg with its variance + covariance terms replaced by an entropy estimate.
 
   ``L = λ·inv(Z, Z') − w·(Ĥ(Z) + Ĥ(Z'))`` with ``inv`` VICReg's per-element
-  MSE (:func:`ssljax.losses.vicreg.invariance_term`) and ``Ĥ`` one of
+  MSE ``1/(N·D)·Σ_i ||z_i − z'_i||²`` (official ``F.mse_loss``, as
+  :func:`ssljax.losses.vicreg.invariance_term`) and ``Ĥ`` one of
   :data:`ENTROPY_ESTIMATORS`: the "VICReg + LogDet" / "VICReg + PairDist"
   objectives of Shwartz-Ziv et al. (NeurIPS 2023), i.e. a surrogate of
   ``max I(Z; X') = H(Z) − H(Z|X')`` with a Gaussian decoder for ``H(Z|X')``.
   For the BYOL variants pass the online predictions and the target
-  projections as ``z1, z2`` (or add ``−w·estimate_entropy(...)`` to the BYOL
-  loss).
+  projections as the two views (or add ``−w·estimate_entropy(...)`` to the
+  BYOL loss). See ``docs/methods/vicreg_entropy.md``.
 
   Documented choices (no official code): the two branch entropies are summed
-  (the research note's ``−w·(Ĥ + Ĥ')/2`` is the same with ``w`` halved);
+  (an average ``−w·(Ĥ + Ĥ')/2`` is the same with ``w`` halved);
   λ = 25 keeps VICReg's invariance weight; w = 1, β = 1, σ = sqrt(D). Scale:
   the LogDet entropy grows like ``(D/2)·log(1 + β·std²)`` while the pairwise
   estimates move by at most ``log N``, so ``entropy_coeff`` must be tuned per
   estimator and embedding width.
 
   Args:
-    z1: [n, D] embeddings of view 1 (local rows under ``shard_map``).
-    z2: [n, D] embeddings of view 2, row-aligned with ``z1``.
+    views: ``[V=2, n, D]`` embeddings of the two views (``jnp.stack([z1, z2])``)
+      or a sequence ``(z1, z2)`` of ``[n, D]`` arrays; rows are aligned (local
+      rows under ``shard_map``; N = global batch).
     estimator: ``'logdet'``, ``'pairwise_kl'`` or ``'pairwise_bhattacharyya'``.
     sim_coeff: λ, invariance weight (VICReg's 25).
     entropy_coeff: w, weight of each branch entropy.
@@ -308,20 +319,32 @@ def vicreg_entropy_loss(
     axis_name: batch axis name inside ``shard_map``; ``None`` on the global batch.
 
   Returns:
-    ``(loss, aux)``: ``loss`` [] and ``aux`` with ``invariance`` (unweighted
-    MSE), ``entropy1``, ``entropy2`` and ``entropy`` (their sum), in nats.
+    ``(loss, aux)``: ``loss`` [] and ``aux`` with the scalars ``invariance``
+    (unweighted MSE), ``entropy1``, ``entropy2`` and ``entropy`` (their sum),
+    in nats.
+
+  Raises:
+    ValueError: for a layout other than ``[2, N, D]`` (``as_views``) or an
+      unknown estimator.
 
   Example:
     >>> k1, k2 = jax.random.split(jax.random.key(0))
     >>> z1 = jax.random.normal(k1, (128, 16))
     >>> z2 = z1 + 0.1 * jax.random.normal(k2, (128, 16))
-    >>> loss, aux = vicreg_entropy_loss(z1, z2, estimator="pairwise_kl")
+    >>> loss, aux = vicreg_entropy_loss(jnp.stack([z1, z2]), estimator="pairwise_kl")
+    >>> loss.shape, sorted(aux)
+    ((), ['entropy', 'entropy1', 'entropy2', 'invariance'])
   """
+  views = as_views(views, kernel="vicreg_entropy_loss", num_views=2, axis_name=axis_name)
   if estimator not in ENTROPY_ESTIMATORS:
     raise ValueError(f"estimator={estimator!r} is not one of {ENTROPY_ESTIMATORS}.")
-  inv = invariance_term(z1, z2, axis_name=axis_name)
+  n_local, d = views.shape[1:]
+  n = parallel.global_batch_size(n_local, axis_name)
+  dt = _compute_dtype(views)
+  diff = views[0].astype(dt) - views[1].astype(dt)
+  inv = parallel.batch_sum(jnp.sum(jnp.square(diff), axis=-1), axis_name) / (n * d)
   kw = dict(estimator=estimator, beta=beta, sigma=sigma, ridge=ridge, axis_name=axis_name)
-  h1 = estimate_entropy(z1, **kw)
-  h2 = estimate_entropy(z2, **kw)
+  h1 = estimate_entropy(views[0], **kw)
+  h2 = estimate_entropy(views[1], **kw)
   loss = sim_coeff * inv - entropy_coeff * (h1 + h2)
   return loss, {"invariance": inv, "entropy1": h1, "entropy2": h2, "entropy": h1 + h2}

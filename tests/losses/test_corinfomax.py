@@ -118,7 +118,7 @@ def test_three_steps_match_numpy_float64(n, d, la):
     for step in range(3):
       z1, z2 = _views(100 * step + n, n, d)
       ref_loss, ref_state, (ref_inv, ref_cov) = np_step(z1, z2, ref_state, la_R=la, la_mu=la)
-      loss, (state, aux) = _loss(jnp.asarray(z1), jnp.asarray(z2), state, la_R=la, la_mu=la)
+      loss, aux, state = _loss((jnp.asarray(z1), jnp.asarray(z2)), state=state, la_R=la, la_mu=la)
       np.testing.assert_allclose(float(loss), ref_loss, rtol=1e-9)
       np.testing.assert_allclose(float(aux["invariance"]), ref_inv, rtol=1e-9)
       np.testing.assert_allclose(float(aux["cov_loss"]), ref_cov, rtol=1e-9)
@@ -133,7 +133,7 @@ def test_three_steps_match_numpy_float32(n, d):
   for step in range(3):
     z1, z2 = _views(7 + step, n, d)
     ref_loss, ref_state, _ = np_step(z1, z2, ref_state)
-    loss, (state, _) = _loss(jnp.asarray(z1, jnp.float32), jnp.asarray(z2, jnp.float32), state)
+    loss, _, state = _loss(jnp.stack([z1, z2]).astype(jnp.float32), state=state)
     assert state.r1.dtype == jnp.float32
     np.testing.assert_allclose(float(loss), ref_loss, rtol=1e-4)
     for got, ref in zip(state, ref_state):
@@ -167,7 +167,7 @@ def test_gradient_matches_finite_differences_of_numpy_reference():
     state = cim.CorInfoMaxState(*(jnp.asarray(s) for s in ref_state))
 
     def f(a, b, st):
-      return cim.corinfomax_loss(a, b, st, **kw)[0]
+      return cim.corinfomax_loss((a, b), state=st, **kw)[0]
 
     g1, g2, gstate = jax.jit(jax.grad(f, argnums=(0, 1, 2)))(jnp.asarray(z1), jnp.asarray(z2),
                                                              state)
@@ -183,8 +183,8 @@ def test_isotropic_ground_truth():
   z = np.concatenate([np.eye(d), -np.eye(d)]).astype(np.float64)
   with jax.enable_x64(True):
     state = cim.corinfomax_init_state(d, dtype=jnp.float64)
-    loss, (new, aux) = _loss(jnp.asarray(z), jnp.asarray(z), state, la_R=0.0, la_mu=0.0, eps=0.0,
-                             jitter=0.0)
+    loss, aux, new = _loss((jnp.asarray(z), jnp.asarray(z)), state=state, la_R=0.0, la_mu=0.0,
+                           eps=0.0, jitter=0.0)
     np.testing.assert_allclose(np.asarray(new.r1), np.eye(d) / d, atol=1e-15)
     np.testing.assert_allclose(float(aux["cov_loss"]), 2 * np.log(d), rtol=1e-12)
     assert float(aux["invariance"]) == 0.0
@@ -209,10 +209,15 @@ def test_collapsed_batches_give_finite_loss_and_grads_float32(case):
     z1 = rng.normal(size=(16, 2)) @ rng.normal(size=(2, d))
     z2 = rng.normal(size=(16, 2)) @ rng.normal(size=(2, d))
   z1, z2 = jnp.asarray(z1, jnp.float32), jnp.asarray(z2, jnp.float32)
-  f = jax.jit(jax.value_and_grad(cim.corinfomax_loss, argnums=(0, 1), has_aux=True))
+
+  def loss_and_state(a, b, st):
+    loss, aux, new_state = cim.corinfomax_loss((a, b), state=st)
+    return loss, (aux, new_state)
+
+  f = jax.jit(jax.value_and_grad(loss_and_state, argnums=(0, 1), has_aux=True))
   state = cim.corinfomax_init_state(d)
   for _ in range(8):
-    (loss, (state, aux)), grads = f(z1, z2, state)
+    (loss, (aux, state)), grads = f(z1, z2, state)
     assert np.isfinite(float(loss)), aux
     for g in grads:
       assert np.all(np.isfinite(np.asarray(g)))
@@ -232,17 +237,16 @@ def test_stats_reduced_over_shards_match_loss(x64):
   with jax.enable_x64(x64):
     dtype = jnp.float64 if x64 else jnp.float32
     state = cim.corinfomax_init_state(d, dtype=dtype)
-    _, (state, _) = _loss(jnp.asarray(z1, dtype), jnp.asarray(z2, dtype), state)
-    z1b, z2b = _views(12, n, d)
-    ref_loss, (ref_state, _) = _loss(jnp.asarray(z1b, dtype), jnp.asarray(z2b, dtype), state)
+    _, _, state = _loss(jnp.asarray(np.stack([z1, z2]), dtype), state=state)
+    views_b = jnp.asarray(np.stack(_views(12, n, d)), dtype)
+    ref_loss, _, ref_state = _loss(views_b, state=state)
 
     @jax.jit
-    def from_shards(a, b, st):  # per-shard statistics, summed as a psum would
-      parts = [cim.corinfomax_stats(x, y, st) for x, y in zip(jnp.split(a, shards),
-                                                              jnp.split(b, shards))]
-      return cim.corinfomax_from_stats(jax.tree.map(lambda *xs: sum(xs), *parts), st)
+    def from_shards(views, st):  # per-shard statistics, summed as a psum would
+      parts = [cim.corinfomax_stats(v, state=st) for v in jnp.split(views, shards, axis=1)]
+      return cim.corinfomax_from_stats(jax.tree.map(lambda *xs: sum(xs), *parts), state=st)
 
-    loss, (new_state, _) = from_shards(jnp.asarray(z1b, dtype), jnp.asarray(z2b, dtype), state)
+    loss, _, new_state = from_shards(views_b, state)
     rtol = 1e-10 if x64 else 1e-5
     np.testing.assert_allclose(float(loss), float(ref_loss), rtol=rtol)
     for a, b in zip(new_state, ref_state):
@@ -259,16 +263,16 @@ def test_view_swap_symmetry_and_batch_permutation():
   z1, z2 = _views(5, 12, d)
   with jax.enable_x64(True):
     state = cim.corinfomax_init_state(d, dtype=jnp.float64)
-    _, (state, _) = _loss(jnp.asarray(z1), jnp.asarray(z2), state)  # asymmetric state
+    _, _, state = _loss((jnp.asarray(z1), jnp.asarray(z2)), state=state)  # asymmetric state
     z1b, z2b = _views(6, 12, d)
     a, b = jnp.asarray(z1b), jnp.asarray(z2b)
-    loss, (new, _) = _loss(a, b, state)
+    loss, _, new = _loss((a, b), state=state)
     swapped_state = cim.CorInfoMaxState(state.r2, state.r1, state.mu2, state.mu1)
-    loss_sw, (new_sw, _) = _loss(b, a, swapped_state)
+    loss_sw, _, new_sw = _loss((b, a), state=swapped_state)
     np.testing.assert_allclose(float(loss_sw), float(loss), rtol=1e-12)
     np.testing.assert_allclose(np.asarray(new_sw.r1), np.asarray(new.r2), rtol=1e-12)
     perm = np.random.default_rng(0).permutation(12)
-    loss_p, (new_p, _) = _loss(a[perm], b[perm], state)
+    loss_p, _, new_p = _loss((a[perm], b[perm]), state=state)
     np.testing.assert_allclose(float(loss_p), float(loss), rtol=1e-12)
     np.testing.assert_allclose(np.asarray(new_p.r1), np.asarray(new.r1), rtol=1e-10, atol=1e-15)
 
@@ -278,23 +282,94 @@ def test_jit_grad_vmap_over_hyperparameters():
   z1, z2 = (jnp.asarray(v, jnp.float32) for v in _views(9, 10, d))
   state = cim.corinfomax_init_state(d)
   alphas = jnp.array([1.0, 250.0, 1000.0])
-  f = jax.jit(jax.vmap(lambda a: cim.corinfomax_loss(z1, z2, state, alpha=a)[0]))
+  f = jax.jit(jax.vmap(lambda a: cim.corinfomax_loss((z1, z2), state=state, alpha=a)[0]))
   losses = np.asarray(f(alphas))
   for a, got in zip(alphas, losses):
-    np.testing.assert_allclose(got, float(_loss(z1, z2, state, alpha=float(a))[0]), rtol=1e-6)
-  g = jax.jit(jax.vmap(jax.grad(lambda la, x: cim.corinfomax_loss(x, z2, state, la_R=la)[0],
+    np.testing.assert_allclose(got, float(_loss((z1, z2), state=state, alpha=float(a))[0]),
+                               rtol=1e-6)
+  g = jax.jit(jax.vmap(jax.grad(lambda la, x: cim.corinfomax_loss((x, z2), state=state,
+                                                                  la_R=la)[0],
                                 argnums=1), in_axes=(0, None)))(jnp.array([0.01, 0.1]), z1)
   assert g.shape == (2, 10, d) and np.all(np.isfinite(np.asarray(g)))
 
 
 def test_input_errors():
   state = cim.corinfomax_init_state(4)
-  with pytest.raises(ValueError, match="same shape"):
-    cim.corinfomax_loss(jnp.ones((8, 4)), jnp.ones((7, 4)), state)
   with pytest.raises(ValueError, match="corinfomax_init_state\\(5\\)"):
-    cim.corinfomax_loss(jnp.ones((8, 5)), jnp.ones((8, 5)), state)
+    cim.corinfomax_loss(jnp.ones((2, 8, 5)), state=state)
   with pytest.raises(ValueError, match="dim >= 1"):
     cim.corinfomax_init_state(0)
+  with pytest.raises(TypeError):  # the old positional (z1, z2, state) call fails loudly
+    cim.corinfomax_loss(jnp.ones((8, 4)), jnp.ones((8, 4)), state)
+
+
+_LAYOUT_ERRORS = {
+    "three_views": jnp.ones((3, 8, 4)),
+    "one_embedding": jnp.ones((8, 4)),
+    "rank4": jnp.ones((2, 8, 4, 1)),
+    "mismatched_shapes": (jnp.ones((8, 4)), jnp.ones((7, 4))),
+    "examples_first": jnp.ones((64, 2, 16)),
+}
+
+
+@pytest.mark.parametrize("fn", ["corinfomax_loss", "corinfomax_stats", "corinfomax_init_state"])
+@pytest.mark.parametrize("case", sorted(_LAYOUT_ERRORS))
+def test_layout_errors(fn, case):
+  with pytest.raises(ValueError, match=r"\[V=2, N, D\]"):
+    getattr(cim, fn)(_LAYOUT_ERRORS[case])
+
+
+def test_sequence_input_equals_stacked_and_aux_is_scalar():
+  z1, z2 = (jnp.asarray(v, jnp.float32) for v in _views(13, 16, 6))
+  state = cim.corinfomax_init_state(6)
+  stacked = _loss(jnp.stack([z1, z2]), state=state)
+  for views in ((z1, z2), [z1, z2]):
+    got = _loss(views, state=state)
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
+                 got, stacked)
+  loss, aux, _ = stacked
+  assert loss.shape == ()
+  assert sorted(aux) == ["cov_loss", "invariance", "logdet1", "logdet2"]
+  for value in aux.values():
+    assert value.shape == ()
+
+
+def test_state_none_is_the_initial_state_in_the_input_dtype():
+  n, d = 12, 5
+  z = np.stack(_views(14, n, d))
+  # float32 (and bfloat16: promoted to at least float32) -> float32 state.
+  for dtype in (jnp.float32, jnp.bfloat16):
+    views = jnp.asarray(z, dtype)
+    init = cim.corinfomax_init_state(views)
+    assert init.r1.dtype == jnp.float32 and init.r1.shape == (d, d)
+    got = _loss(views)
+    ref = _loss(views, state=cim.corinfomax_init_state(d))
+    assert got[2].r1.dtype == jnp.float32
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)), got, ref)
+  with jax.enable_x64(True):
+    views = jnp.asarray(z)
+    for init in (cim.corinfomax_init_state(views), cim.corinfomax_init_state(tuple(views))):
+      assert init.r1.dtype == jnp.float64 and init.mu2.dtype == jnp.float64
+    assert cim.corinfomax_init_state(d).r1.dtype == jnp.float32  # an int D: float32 by default
+    assert cim.corinfomax_init_state(views, dtype=jnp.float32).r1.dtype == jnp.float32
+    loss, _, new_state = _loss(views)
+    assert loss.dtype == jnp.float64
+    assert all(leaf.dtype == jnp.float64 for leaf in new_state)
+    # ...and it is the float64 official computation (the three-step test's reference).
+    ref_loss, ref_state, _ = np_step(z[0], z[1], np_init(d))
+    np.testing.assert_allclose(float(loss), ref_loss, rtol=1e-9)
+    for got, ref in zip(new_state, ref_state):
+      np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-9, atol=1e-13)
+    stats_state = cim.corinfomax_from_stats(cim.corinfomax_stats(views))[2]
+    assert all(leaf.dtype == jnp.float64 for leaf in stats_state)
+
+
+def test_normalize_has_finite_gradient_at_a_zero_row():
+  """ops.l2_normalize: a zero embedding row maps to 0 with a finite gradient (norm floor 1e-12)."""
+  z1, z2 = (jnp.asarray(v, jnp.float32) for v in _views(15, 8, 4))
+  z1 = z1.at[3].set(0.0)
+  g = jax.jit(jax.grad(lambda a: cim.corinfomax_loss((a, z2))[0]))(z1)
+  assert np.all(np.isfinite(np.asarray(g)))
 
 
 # ----------------------------------------------------------------------------
@@ -302,9 +377,9 @@ def test_input_errors():
 # ----------------------------------------------------------------------------
 
 
-def _loss_fn(z1, z2, r1, r2, mu1, mu2, *, axis_name=None, out="loss"):
-  loss, (new, _) = cim.corinfomax_loss(z1, z2, cim.CorInfoMaxState(r1, r2, mu1, mu2),
-                                       axis_name=axis_name)
+def _loss_fn(views, r1, r2, mu1, mu2, *, axis_name=None, out="loss"):
+  loss, _, new = cim.corinfomax_loss(views, state=cim.CorInfoMaxState(r1, r2, mu1, mu2),
+                                     axis_name=axis_name)
   return loss if out == "loss" else new
 
 
@@ -312,15 +387,16 @@ def test_distributed_equivalence():
   n, d = 32, 6
   z1, z2 = _views(21, n, d, np.float32)
   state = cim.corinfomax_init_state(d)
-  _, (state, _) = _loss(jnp.asarray(z2), jnp.asarray(z1), state)
-  args = (jnp.asarray(z1), jnp.asarray(z2), *state)
-  batch_axes = (0, 0, None, None, None, None)
-  testing.assert_distributed_equivalence(_loss_fn, args, batch_axes=batch_axes, argnums=(0, 1),
+  _, _, state = _loss((jnp.asarray(z2), jnp.asarray(z1)), state=state)
+  args = (jnp.stack([jnp.asarray(z1), jnp.asarray(z2)]), *state)
+  batch_axes = (1, None, None, None, None)  # views [V, N, D]: the batch is axis 1
+  testing.assert_distributed_equivalence(_loss_fn, args, batch_axes=batch_axes, argnums=0,
                                          rtol=1e-5, atol=1e-6)
   # New state: single device vs jit on the Auto mesh vs shard_map.
   ref = jax.jit(functools.partial(_loss_fn, out="state"))(*args)
   mesh = parallel.make_data_mesh()
-  specs = tuple(P("data") if ax == 0 else P() for ax in batch_axes)
+  assert len(mesh.devices) == 8
+  specs = (P(None, "data"),) + (P(),) * 4
   sharded = tuple(jax.device_put(a, NamedSharding(mesh, s)) for a, s in zip(args, specs))
   got_jit = jax.jit(functools.partial(_loss_fn, out="state"))(*sharded)
   got_sm = jax.jit(jax.shard_map(functools.partial(_loss_fn, out="state", axis_name="data"),

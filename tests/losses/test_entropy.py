@@ -290,8 +290,8 @@ def test_vicreg_entropy_loss_matches_numpy(estimator):
     h = [np_pairwise(z, 1.3, estimator.split("_")[1]) for z in (z1, z2)]
   ref = 3.0 * np.mean((z1 - z2) ** 2) - 0.5 * (h[0] + h[1])
   with jax.enable_x64(True):
-    loss, aux = _vicreg_h(jnp.asarray(z1), jnp.asarray(z2), estimator=estimator, **kw)
-    swapped, _ = _vicreg_h(jnp.asarray(z2), jnp.asarray(z1), estimator=estimator, **kw)
+    loss, aux = _vicreg_h(jnp.asarray(np.stack([z1, z2])), estimator=estimator, **kw)
+    swapped, _ = _vicreg_h(jnp.asarray(np.stack([z2, z1])), estimator=estimator, **kw)
   np.testing.assert_allclose(loss, ref, rtol=1e-10)
   np.testing.assert_allclose(swapped, loss, rtol=1e-12)  # view-swap symmetry
   np.testing.assert_allclose([aux["entropy1"], aux["entropy2"]], h, rtol=1e-10)
@@ -307,7 +307,7 @@ def test_vicreg_entropy_loss_matches_numpy(estimator):
 def test_input_validation():
   z = jnp.ones((8, 4))
   with pytest.raises(ValueError, match="estimator"):
-    entropy.vicreg_entropy_loss(z, z, estimator="knn")
+    entropy.vicreg_entropy_loss((z, z), estimator="knn")
   with pytest.raises(ValueError, match="estimator"):
     entropy.estimate_entropy(z, estimator="pairwise")
   with pytest.raises(ValueError, match="bound"):
@@ -320,10 +320,43 @@ def test_input_validation():
     entropy.logdet_entropy(z, ridge=-1.0)
   with pytest.raises(ValueError, match="sigma"):
     entropy.pairwise_mixture_entropy(z, sigma=-1.0)
-  with pytest.raises(ValueError, match=r"\[N, D\]"):
-    entropy.logdet_entropy(jnp.ones((8,)))
-  with pytest.raises(ValueError, match="same shape"):
-    entropy.vicreg_entropy_loss(z, jnp.ones((8, 5)))
+
+
+@pytest.mark.parametrize("fn", [entropy.logdet_entropy, entropy.pairwise_mixture_entropy,
+                                entropy.estimate_entropy])
+@pytest.mark.parametrize("shape", [(8,), (2, 8, 4), ()])
+def test_bare_estimators_reject_non_2d_input(fn, shape):
+  with pytest.raises(ValueError, match=fn.__name__ + r": z must be one embedding \[N, D\]"):
+    fn(jnp.ones(shape))
+
+
+_LAYOUT_ERRORS = {
+    "three_views": jnp.ones((3, 8, 4)),
+    "one_embedding": jnp.ones((8, 4)),
+    "rank4": jnp.ones((2, 8, 4, 1)),
+    "mismatched_shapes": (jnp.ones((8, 4)), jnp.ones((8, 5))),
+    "examples_first": jnp.ones((64, 2, 16)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_LAYOUT_ERRORS))
+def test_vicreg_entropy_layout_errors(case):
+  with pytest.raises(ValueError, match=r"vicreg_entropy_loss: views must be \[V=2, N, D\]"):
+    entropy.vicreg_entropy_loss(_LAYOUT_ERRORS[case])
+
+
+def test_vicreg_entropy_sequence_equals_stacked_and_aux_is_scalar():
+  z1 = jnp.asarray(_data(20, 16, 5, np.float32))
+  z2 = z1 + 0.3
+  stacked = _vicreg_h(jnp.stack([z1, z2]), estimator="pairwise_kl")
+  for views in ((z1, z2), [z1, z2]):
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
+                 _vicreg_h(views, estimator="pairwise_kl"), stacked)
+  loss, aux = stacked
+  assert loss.shape == ()
+  assert sorted(aux) == ["entropy", "entropy1", "entropy2", "invariance"]
+  for value in aux.values():
+    assert value.shape == ()
 
 
 # ---------------------------------------------------------------- distributed
@@ -344,8 +377,9 @@ DIST_KERNELS = {
     "pairwise_kl_and_bhattacharyya": (_two_branch(lambda z, ax: entropy.pairwise_mixture_entropy(
         z, sigma=1.5, bound="kl", axis_name=ax) + 3.0 * entropy.pairwise_mixture_entropy(
             z, sigma=1.5, bound="bhattacharyya", axis_name=ax)), 4),
-    "vicreg_entropy_all_estimators": (lambda a, b, axis_name: sum(
-        (i + 1.0) * entropy.vicreg_entropy_loss(a, b, estimator=e, entropy_coeff=0.3,
+    # views [V=2, N, D]: the batch is axis 1.
+    "vicreg_entropy_all_estimators": (lambda views, axis_name: sum(
+        (i + 1.0) * entropy.vicreg_entropy_loss(views, estimator=e, entropy_coeff=0.3,
                                                  axis_name=axis_name)[0]
         for i, e in enumerate(entropy.ENTROPY_ESTIMATORS)), 4),
 }
@@ -354,8 +388,12 @@ DIST_KERNELS = {
 @pytest.mark.parametrize("name", sorted(DIST_KERNELS))
 def test_distributed_equivalence(name):
   """8 devices × 2 rows (N = 16): value and gradient equal in single, jit and shard_map modes."""
+  assert len(jax.devices()) == 8
   fn, d = DIST_KERNELS[name]
   rng = np.random.default_rng(12)
   z1 = _data(13, 16, d, np.float32)
   z2 = (z1 + 0.4 * rng.normal(size=z1.shape)).astype(np.float32)
-  assert_distributed_equivalence(fn, (z1, z2), batch_axes=(0, 0), argnums=(0, 1))
+  if name.startswith("vicreg_entropy"):
+    assert_distributed_equivalence(fn, (np.stack([z1, z2]),), batch_axes=(1,), argnums=0)
+  else:
+    assert_distributed_equivalence(fn, (z1, z2), batch_axes=(0, 0), argnums=(0, 1))
