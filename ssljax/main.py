@@ -94,8 +94,14 @@ def main(argv):
   from absl import logging as absl_logging
   absl_logging.set_verbosity(absl_logging.WARNING)
   from ssljax import errors
-  from ssljax.train import loop  # imported late so --help is fast
+  from ssljax.train import workdir as workdir_lib
   config, workdir = _load_config(), _WORKDIR.value
+  try:  # refuse a busy or unusable workdir at once, before JAX and the data load
+    with workdir_lib.WorkdirLock(workdir, create=False):
+      pass
+  except errors.WorkdirError as e:
+    _user_error(str(e))
+  from ssljax.train import loop  # imported late so --help is fast
   try:
     if _MODE.value == "evaluate":
       results = loop.evaluate_checkpoint(config, workdir)

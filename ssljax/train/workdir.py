@@ -40,13 +40,15 @@ class WorkdirLock:
     workdir: the run directory (created if missing).
     active: take the lock (process 0 of a multi-host run); other processes
       get a no-op lock.
+    create: create a missing workdir (``False``: a missing one is not locked).
   Raises:
     errors.WorkdirError: the workdir is held by another run or is not a directory.
   """
 
-  def __init__(self, workdir: str, *, active: bool = True):
+  def __init__(self, workdir: str, *, active: bool = True, create: bool = True):
     self.workdir = workdir
     self.active = active
+    self.create = create
     self._fd = None
 
   def __enter__(self):
@@ -55,6 +57,8 @@ class WorkdirLock:
     if os.path.exists(self.workdir) and not os.path.isdir(self.workdir):
       raise errors.WorkdirError(f"--workdir {self.workdir} exists and is not a directory. "
                                 "Choose another --workdir.")
+    if not self.create and not os.path.isdir(self.workdir):
+      return self  # nothing to lock yet: nothing can hold it
     os.makedirs(self.workdir, exist_ok=True)
     path = os.path.join(self.workdir, LOCK_FILE)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
