@@ -10,21 +10,35 @@ where Z are the (L2-normalised) representations of the augmented views and Y
 is the identity of the source image (label kernel l = 1 for two views of the
 same image, 0 otherwise).
 
-Layout. Every estimator takes the views as one array ``z: [B, K, D]`` (B
-images of the *global* batch on the leading, shardable axis; K views; D
-features) or as a sequence of K arrays ``[B, D]`` (stacked on axis 1). The
-released training step uses K = 4 views (``experiment.py``): two online
-predictions and two stop-gradient target projections,
-``(p(v1), p(v2), sg(t(v2)), sg(t(v1)))``; the variant without a target network
-uses K = 2 online projections. N = B*K is the number of pooled samples.
+Layout (the kernel contract, ``docs/kernels.md``). Every estimator takes the
+views first: one array ``views: [V, N, D]`` (``jnp.stack([z1, z2])``; V views
+of N images of the *global* batch, N being the shardable axis 1) or a sequence
+of V arrays ``[N, D]``. Row n of every view is image n: the label kernel pairs
+``views[v, n]`` with ``views[v', n]``. The released training step uses V = 4
+views (``experiment.py``): two online predictions and two stop-gradient target
+projections, ``(p(v1), p(v2), sg(t(v2)), sg(t(v1)))``; the variant without a
+target network uses V = 2 online projections. The paper's K (views per image)
+is V here; the pooled sample has V*N points. An examples-first ``[N, V, D]``
+array raises a `ValueError` (``ssljax.losses.views.as_views``) instead of being
+read as N views of V images.
+
+Randomness comes only through the keyword ``key=``: the RFF estimators split it
+as the official ``HSICLoss`` does (`ssl_hsic_loss`), so `hsic_zy_rff` and
+`hsic_zz_rff` with the loss's key give exactly its two terms. The feature maps
+(`rff_features`, `imq_rff_features`, `gaussian_rff_features`) are low-level
+helpers that act point-wise on ``[..., D]`` arrays (flat ``[M, D]`` or views
+``[V, N, D]``); they too take the points first and the key as a keyword:
+``rff_features(z, *, key, ...)``.
+
+Method page: ``docs/methods/ssl_hsic.md``.
 
 Two estimators, with the same expectation:
 
-* ``'exact'``: quadratic in N; builds the N x N Gram matrix. With
-  ``axis_name`` the views are all-gathered (N x D) and each device computes
+* ``'exact'``: quadratic in V N; builds the (V N) x (V N) Gram matrix. With
+  ``axis_name`` the views are all-gathered (V N x D) and each device computes
   its own rows of the Gram matrix against the gathered batch.
-* ``'rff'`` (official, default): random Fourier features, linear in N:
-  O(N F D + N F^2). With ``axis_name`` only F-vectors (feature sums) and the
+* ``'rff'`` (official, default): random Fourier features, linear in V N:
+  O(V N F D + V N F^2). With ``axis_name`` only F-vectors (feature sums) and the
   F x F cross-moment are ``psum``-ed; the N x D features are never gathered.
 
 The kernel bandwidth ``scale`` is stop-gradiented inside the loss and trained
@@ -44,9 +58,11 @@ import numpy as np
 from scipy import special as sp_special
 
 from ssljax import parallel
+from ssljax.losses.views import as_views, same_layout
+from ssljax.ops import l2_normalize
 
 Array = jax.Array
-ViewsLike = Union[Array, Sequence[Array]]
+ViewsLike = Union[Array, Sequence[Array]]  # [V, N, D] or V arrays [N, D]
 KernelLike = Union[str, Callable[[Array, Array, Array], Array]]
 
 __all__ = [
@@ -157,29 +173,9 @@ def _resolve_kernel(kernel: KernelLike) -> Callable[[Array, Array, Array], Array
 # ----------------------------------------------------------------------------
 
 
-def _as_views(z: ViewsLike, what: str = "z") -> Array:
-  """Returns the views as one [B, K, D] array (K >= 2)."""
-  if isinstance(z, (list, tuple)):
-    if len(z) < 2:
-      raise ValueError(f"{what} must hold at least 2 views; got {len(z)}.")
-    shapes = {tuple(v.shape) for v in z}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-      raise ValueError(f"{what}: every view must be a [B, D] array of the same shape; got "
-                       f"{[tuple(v.shape) for v in z]}.")
-    z = jnp.stack(z, axis=1)
-  z = jnp.asarray(z)
-  if z.ndim != 3:
-    raise ValueError(f"{what} must be [B, K, D] (images, views, features) or a list of K "
-                     f"[B, D] arrays; got shape {z.shape}.")
-  if z.shape[1] < 2:
-    raise ValueError(f"{what} needs K >= 2 views per image (HSIC(Z, Y) divides by K(K-1)); "
-                     f"got K={z.shape[1]}. Stack views on axis 1: z = jnp.stack([z1, z2], 1).")
-  return z
-
-
-def _l2_normalize(x: Array) -> Array:
-  # Official experiment.py: x * rsqrt(max(|x|^2, 1e-12)).
-  return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), 1e-12))
+def _views(views: ViewsLike, kernel: str, axis_name: Optional[str], name: str = "views") -> Array:
+  """``views`` validated as one ``[V, N, D]`` array with V >= 2 (H_ZY divides by V(V-1))."""
+  return jnp.asarray(as_views(views, kernel=kernel, min_views=2, name=name, axis_name=axis_name))
 
 
 def _count(n):
@@ -201,15 +197,19 @@ def _safe_sqrt(x: Array) -> Array:
 def label_weights(batch_size) -> Tuple[float, float]:
   """Same-image and different-image entries of the centred label Gram ``H I H``.
 
-  For the identity label kernel over B images, ``H I H = H`` has diagonal
-  ``1 - 1/B`` and off-diagonal ``-1/B`` (official ``get_label_weights``). Their
+  For the identity label kernel over N images, ``H I H = H`` has diagonal
+  ``1 - 1/N`` and off-diagonal ``-1/N`` (official ``get_label_weights``). Their
   difference ``Delta_l = w_pos - w_neg = 1`` multiplies HSIC(Z, Y). (The pooled
-  N x N label Gram ``I_B (x) 1 1^T`` centred by ``H_N`` has the same two values.)
+  M x M label Gram of M = V N views, 1 for two views of the same image, centred
+  by ``H_M``, has the same two values.)
 
   Args:
-    batch_size: B, the number of images in the global batch.
+    batch_size: N, the number of images in the global batch.
   Returns:
-    ``(w_pos, w_neg) = (1 - 1/B, -1/B)``.
+    ``(w_pos, w_neg) = (1 - 1/N, -1/N)``.
+
+  >>> label_weights(4)
+  (0.75, -0.25)
   """
   w_mean = 1.0 / batch_size  # row mean of the identity Gram.
   w_pos, w_neg = 1.0 - w_mean, -w_mean
@@ -223,19 +223,19 @@ def label_weights(batch_size) -> Tuple[float, float]:
 
 
 def hsic_biased(kx: Array, ky: Array) -> Array:
-  """Biased (V-statistic) HSIC of two Gram matrices: ``tr(Kx H Ky H) / N^2``.
+  """Biased (V-statistic) HSIC of two Gram matrices: ``tr(Kx H Ky H) / M^2``.
 
-  H = I - 11^T/N. The biased empirical HSIC of Gretton et al. (2005, ALT),
-  with the 1/N^2 normaliser used by SSL-HSIC.
+  H = I - 11^T/M. The biased empirical HSIC of Gretton et al. (2005, ALT),
+  with the 1/M^2 normaliser used by SSL-HSIC.
 
   Args:
-    kx: [N, N] Gram matrix. ky: [N, N] Gram matrix.
+    kx: [M, M] Gram matrix. ky: [M, M] Gram matrix.
   Returns:
     scalar.
 
-  Example:
-    >>> x = jax.random.normal(jax.random.key(0), (8, 3))
-    >>> hsic_biased(imq_kernel(x, x), linear_kernel(x, x))
+  >>> x = jax.random.normal(jax.random.key(0), (8, 3))
+  >>> hsic_biased(imq_kernel(x, x), jnp.ones((8, 8))).shape  # a constant kernel: HSIC = 0
+  ()
   """
   if kx.ndim != 2 or kx.shape[0] != kx.shape[1] or kx.shape != ky.shape:
     raise ValueError(f"hsic_biased expects two square Gram matrices of the same shape; "
@@ -246,81 +246,88 @@ def hsic_biased(kx: Array, ky: Array) -> Array:
   return jnp.sum(kxc * ky.T) / n**2
 
 
-def hsic_zy_exact(z: ViewsLike, *, kernel: KernelLike = "imq", scale=1.0,
+def hsic_zy_exact(views: ViewsLike, *, kernel: KernelLike = "imq", scale=1.0,
                   axis_name: Optional[str] = None) -> Array:
-  """Official HSIC(Z, Y) estimator with exact kernels (quadratic in N).
+  """Official HSIC(Z, Y) estimator with exact kernels (quadratic in V N).
 
-  With z_i^v the view v of image i, B images, K views, N = B K, and
-  ``Delta_l = 1`` (`label_weights`):
+  With ``z_n^v = views[v, n]`` (view v of image n), N images, V views,
+  M = V N pooled points and ``Delta_l = 1`` (`label_weights`):
 
-    H_ZY = Delta_l * [ 1/(B K (K-1)) sum_i sum_{v, v'} k(z_i^v, z_i^{v'})
-                       - 1/N^2 sum_{n, m} k(z_n, z_m) ].
+    H_ZY = Delta_l * [ 1/(N V (V-1)) sum_n sum_{v, v'} k(z_n^v, z_n^{v'})
+                       - 1/M^2 sum_{p, q} k(z_p, z_q) ].
 
   The same-image double sum *includes* v = v' (official
-  ``rff_approximate_hsic_xy``, in its exact-kernel form); for IMQ/Gaussian that
-  adds the constant 1/(K-1), which does not change gradients. The docstring of
-  the official code calls it "unbiased HSIC(X, Y)"; it differs from the
-  V-statistic ``hsic_biased(K, L)`` in the weighting of the same-image term.
+  ``rff_approximate_hsic_xy``, in its exact-kernel form, with its K = V); for
+  IMQ/Gaussian that adds the constant 1/(V-1), which does not change
+  gradients. The official docstring calls it "unbiased HSIC(X, Y)"; it
+  differs from the V-statistic ``hsic_biased(K, L)`` in the weighting of the
+  same-image term. See ``docs/methods/ssl_hsic.md``.
 
   Args:
-    z: views, [B, K, D] (or a list of K [B, D] arrays); B is the local shard
-      when ``axis_name`` is set.
+    views: ``[V, N, D]`` (V >= 2) or a sequence of V arrays ``[N, D]``; N is
+      the local shard when ``axis_name`` is set.
     kernel: 'imq' (official), 'gaussian', 'linear' or a callable.
     scale: kernel bandwidth c.
     axis_name: batch mesh axis; the views are all-gathered along it.
   Returns:
     scalar H_ZY.
 
-  Example:
-    >>> z = jax.random.normal(jax.random.key(0), (16, 2, 8))
-    >>> hsic_zy_exact(z, scale=1.0)
+  >>> views = jnp.zeros((2, 16, 8))  # all points equal: only the v = v' constant 1/(V-1) is left
+  >>> float(hsic_zy_exact(views))
+  1.0
   """
-  return _exact_terms(_as_views(z), _resolve_kernel(kernel), scale, axis_name)[0]
+  views = _views(views, "hsic_zy_exact", axis_name)
+  return _exact_terms(views, _resolve_kernel(kernel), scale, axis_name)[0]
 
 
-def hsic_zz_exact(z: ViewsLike, *, kernel: KernelLike = "imq", scale=1.0,
+def hsic_zz_exact(views: ViewsLike, *, kernel: KernelLike = "imq", scale=1.0,
                   axis_name: Optional[str] = None) -> Array:
-  """Biased HSIC(Z, Z) over the N = B K pooled views: ``tr(K H K H) / N^2``.
+  """Biased HSIC(Z, Z) over the M = V N pooled views: ``tr(K H K H) / M^2``.
 
   Official ``rff_approximate_hsic_xx`` in exact-kernel form. Computed as
-  ``||H K H||_F^2 / N^2``; with ``axis_name`` every device builds its own rows
-  of K against the all-gathered views, and the column means (an N-vector) and
+  ``||H K H||_F^2 / M^2``; with ``axis_name`` every device builds its own rows
+  of K against the all-gathered views, and the column means (an M-vector) and
   the squared norm are ``psum``-ed.
 
   Args:
-    z: views, [B, K, D] or a list of K [B, D] arrays.
+    views: ``[V, N, D]`` or a sequence of V arrays ``[N, D]``.
     kernel: 'imq' (official), 'gaussian', 'linear' or a callable.
     scale: kernel bandwidth.
     axis_name: batch mesh axis.
   Returns:
     scalar H_ZZ >= 0.
 
-  Example:
-    >>> hsic_zz_exact(jax.random.normal(jax.random.key(0), (16, 2, 8)))
+  >>> views = jnp.zeros((2, 16, 8))  # a collapsed batch has no variance
+  >>> float(hsic_zz_exact(views))
+  0.0
   """
-  return _exact_terms(_as_views(z), _resolve_kernel(kernel), scale, axis_name)[1]
+  views = _views(views, "hsic_zz_exact", axis_name)
+  return _exact_terms(views, _resolve_kernel(kernel), scale, axis_name)[1]
 
 
-def _exact_terms(z: Array, kern, scale, axis_name: Optional[str]) -> Tuple[Array, Array]:
-  """(H_ZY, H_ZZ) from one Gram matrix: this device's rows against all views."""
-  b, k, d = z.shape
-  bg = parallel.global_batch_size(b, axis_name)
-  n_rows = bg * k
-  bg, n = _count(bg), _count(n_rows)
-  w_pos, w_neg = label_weights(bg)
-  same = jax.vmap(lambda zi: jnp.sum(kern(zi, zi, scale)))(z)  # [b]: K x K blocks
+def _exact_terms(views: Array, kern, scale, axis_name: Optional[str]) -> Tuple[Array, Array]:
+  """(H_ZY, H_ZZ) from one Gram matrix: this device's rows against all views.
+
+  Pooled points are ordered view-major (row ``v * N + n``); the estimators are
+  invariant to that order, and the same-image term pairs rows n of all views.
+  """
+  v, n_local, d = views.shape
+  n_img = parallel.global_batch_size(n_local, axis_name)
+  n_img, m = _count(n_img), _count(n_img * v)
+  w_pos, w_neg = label_weights(n_img)
+  same = jax.vmap(lambda zn: jnp.sum(kern(zn, zn, scale)), in_axes=1)(views)  # [n]: V x V blocks
   same = parallel.batch_sum(same, axis_name)
-  x_local = z.reshape(b * k, d)
-  x_all = parallel.all_gather_batch(z, axis_name).reshape(n_rows, d)
-  gram = kern(x_local, x_all, scale)  # [b K, N]
+  x_local = views.reshape(v * n_local, d)
+  x_all = parallel.all_gather_batch(views, axis_name, axis=1).reshape(-1, d)
+  gram = kern(x_local, x_all, scale)  # [V n, M]
   row_sum = jnp.sum(gram, axis=1)
-  col_mean = parallel.batch_sum(gram, axis_name) / n  # [N]
+  col_mean = parallel.batch_sum(gram, axis_name) / m  # [M]
   total = parallel.batch_sum(row_sum, axis_name)
-  hsic_zy = (w_pos - w_neg) * (same / (bg * k * (k - 1)) - total / n**2)
+  hsic_zy = (w_pos - w_neg) * (same / (n_img * v * (v - 1)) - total / m**2)
   # ||H K H||_F^2, centred explicitly (the expanded form sum K^2 - ... loses
   # ~3 more float32 digits to cancellation).
-  centred = gram - row_sum[:, None] / n - col_mean[None, :] + total / n**2
-  hsic_zz = parallel.batch_sum(jnp.sum(centred**2, axis=1), axis_name) / n**2
+  centred = gram - row_sum[:, None] / m - col_mean[None, :] + total / m**2
+  hsic_zz = parallel.batch_sum(jnp.sum(centred**2, axis=1), axis_name) / m**2
   return hsic_zy, hsic_zz
 
 
@@ -404,9 +411,9 @@ def imq_rff_amplitude_grid(dim: int, num_points: int = 10000,
   Returns:
     ``(amplitudes, probs)``: read-only float64 arrays of shape [num_points].
 
-  Example:
-    >>> a, p = imq_rff_amplitude_grid(256)
-    >>> float((a**2 * p).sum())  # ~ 256
+  >>> a, p = imq_rff_amplitude_grid(256)
+  >>> round(float((a**2 * p).sum()))  # E[a^2] = d
+  256
   """
   if int(dim) < 1 or int(num_points) < 2 or not max_amplitude > 0:
     raise ValueError(f"imq_rff_amplitude_grid needs dim >= 1, num_points >= 2 and "
@@ -414,7 +421,7 @@ def imq_rff_amplitude_grid(dim: int, num_points: int = 10000,
   return _amplitude_grid_cached(int(dim), int(num_points), float(max_amplitude))
 
 
-def imq_rff_features(key: Array, z: Array, *, scale=1.0, num_features: int = 512,
+def imq_rff_features(z: Array, *, key: Array, scale=1.0, num_features: int = 512,
                      amplitudes: Optional[Array] = None, probs: Optional[Array] = None,
                      phase_key_reuse: bool = False) -> Array:
   """Random Fourier features of the IMQ kernel: ``phi(x).phi(y) ≈ k(x, y)``.
@@ -442,8 +449,9 @@ def imq_rff_features(key: Array, z: Array, *, scale=1.0, num_features: int = 512
   Amplitudes and directions use the official keys either way.
 
   Args:
+    z: [..., d] points (flat [M, d] or a views array [V, N, d]; the map acts
+      on each point).
     key: PRNG key (the same key gives the same features on every device).
-    z: [..., d] inputs.
     scale: bandwidth c (features are computed on z / c).
     num_features: F (official 512).
     amplitudes: [G] amplitude grid, or None for the exact law.
@@ -452,9 +460,10 @@ def imq_rff_features(key: Array, z: Array, *, scale=1.0, num_features: int = 512
   Returns:
     [..., F] features.
 
-  Example:
-    >>> a, p = imq_rff_amplitude_grid(8)
-    >>> phi = imq_rff_features(jax.random.key(0), x, scale=1.0, amplitudes=a, probs=p)
+  >>> a, p = imq_rff_amplitude_grid(8)
+  >>> x = jax.random.normal(jax.random.key(0), (5, 8))
+  >>> imq_rff_features(x, key=jax.random.key(1), num_features=64, amplitudes=a, probs=p).shape
+  (5, 64)
   """
   if (amplitudes is None) != (probs is None):
     raise ValueError("imq_rff_features: pass both `amplitudes` and `probs` (the grid from "
@@ -486,7 +495,7 @@ def _cos_features(x: Array, w: Array, b: Array) -> Array:
   return jnp.sqrt(2.0 / f).astype(x.dtype) * jnp.cos(x @ w.T + b[0])
 
 
-def gaussian_rff_features(key: Array, z: Array, *, scale=1.0, num_features: int = 512) -> Array:
+def gaussian_rff_features(z: Array, *, key: Array, scale=1.0, num_features: int = 512) -> Array:
   """Random Fourier features of the Gaussian kernel exp(-||x-y||^2 / (2 s^2)).
 
   phi(x) = sqrt(2/F) cos(W x / s + b), W ~ N(0, I), b ~ U[0, 2 pi) (Rahimi &
@@ -494,9 +503,12 @@ def gaussian_rff_features(key: Array, z: Array, *, scale=1.0, num_features: int 
   official code, which is IMQ-only).
 
   Args:
-    key: PRNG key. z: [..., d]. scale: bandwidth s. num_features: F.
+    z: [..., d] points. key: PRNG key. scale: bandwidth s. num_features: F.
   Returns:
     [..., F] features.
+
+  >>> gaussian_rff_features(jnp.zeros((3, 4)), key=jax.random.key(0), num_features=8).shape
+  (3, 8)
   """
   if num_features < 1:
     raise ValueError(f"num_features must be >= 1; got {num_features}.")
@@ -507,7 +519,7 @@ def gaussian_rff_features(key: Array, z: Array, *, scale=1.0, num_features: int 
   return _cos_features(z / scale, w, b)
 
 
-def rff_features(key: Array, z: Array, *, kernel: str = "imq", scale=1.0,
+def rff_features(z: Array, *, key: Array, kernel: str = "imq", scale=1.0,
                  num_features: int = 512, imq_spectral: str = "grid",
                  phase_key_reuse: bool = False) -> Array:
   """Feature map of ``kernel`` used by the linear-time estimators.
@@ -517,12 +529,20 @@ def rff_features(key: Array, z: Array, *, kernel: str = "imq", scale=1.0,
   * 'gaussian': `gaussian_rff_features`.
   * 'linear': the identity map phi(z) = z (exact, D features; key unused).
 
+  Low-level helper on points: views ``[V, N, d]`` map to features
+  ``[V, N, F]`` in the same views-first layout, which the ``*_from_features``
+  estimators read.
+
   Args:
-    key: PRNG key. z: [..., d]. kernel: name. scale: bandwidth.
+    z: [..., d] points. key: PRNG key. kernel: name. scale: bandwidth.
     num_features: F. imq_spectral: 'grid' or 'exact'.
     phase_key_reuse: see `imq_rff_features`.
   Returns:
     [..., F] features ([..., d] for 'linear').
+
+  >>> views = jax.random.normal(jax.random.key(0), (2, 16, 8))
+  >>> rff_features(views, key=jax.random.key(1), num_features=32).shape
+  (2, 16, 32)
   """
   if kernel == "imq":
     if imq_spectral == "grid":
@@ -531,10 +551,10 @@ def rff_features(key: Array, z: Array, *, kernel: str = "imq", scale=1.0,
       amps = probs = None
     else:
       raise ValueError(f"imq_spectral must be 'grid' (official) or 'exact'; got {imq_spectral!r}.")
-    return imq_rff_features(key, z, scale=scale, num_features=num_features, amplitudes=amps,
+    return imq_rff_features(z, key=key, scale=scale, num_features=num_features, amplitudes=amps,
                             probs=probs, phase_key_reuse=phase_key_reuse)
   if kernel == "gaussian":
-    return gaussian_rff_features(key, z, scale=scale, num_features=num_features)
+    return gaussian_rff_features(z, key=key, scale=scale, num_features=num_features)
   if kernel == "linear":
     return z
   raise ValueError(f"kernel {kernel!r} has no feature map; use 'imq', 'gaussian' or 'linear' "
@@ -544,100 +564,138 @@ def rff_features(key: Array, z: Array, *, kernel: str = "imq", scale=1.0,
 def hsic_zy_from_features(phi: Array, *, axis_name: Optional[str] = None) -> Array:
   """Official RFF HSIC(Z, Y) from features of one shared draw.
 
-    H_ZY ≈ Delta_l [ sum_i ||sum_v phi(z_i^v)||^2 / (B K (K-1))
-                     - ||sum_{i,v} phi(z_i^v)||^2 / N^2 ]
+    H_ZY ≈ Delta_l [ sum_n ||sum_v phi(z_n^v)||^2 / (N V (V-1))
+                     - ||sum_{n,v} phi(z_n^v)||^2 / M^2 ]
 
   (official ``rff_approximate_hsic_xy``); its expectation over the draw is
   `hsic_zy_exact`. With ``axis_name`` a scalar and an F-vector are psum-ed.
 
   Args:
-    phi: [B, K, F] features of the views (local shard with ``axis_name``).
+    phi: [V, N, F] features of the views, views first (``rff_features(views,
+      ...)``; N local with ``axis_name``).
     axis_name: batch mesh axis.
   Returns:
     scalar.
+
+  >>> phi = jnp.ones((2, 8, 4))  # equal features: only the v = v' constant |phi|^2/(V-1) is left
+  >>> float(hsic_zy_from_features(phi))
+  4.0
   """
-  if phi.ndim != 3 or phi.shape[1] < 2:
-    raise ValueError(f"phi must be [B, K, F] with K >= 2; got {phi.shape}.")
-  b, k, _ = phi.shape
-  bg = _count(parallel.global_batch_size(b, axis_name))
-  n = bg * k
-  w_pos, w_neg = label_weights(bg)
-  per_image = jnp.sum(phi, axis=1)  # [b, F]
+  phi = _views(phi, "hsic_zy_from_features", axis_name, name="phi")
+  v, n_local, _ = phi.shape
+  n_img = _count(parallel.global_batch_size(n_local, axis_name))
+  m = n_img * v
+  w_pos, w_neg = label_weights(n_img)
+  per_image = jnp.sum(phi, axis=0)  # [n, F]: row n of every view is image n
   same = parallel.batch_sum(jnp.sum(per_image**2, axis=-1), axis_name)
   total = parallel.batch_sum(per_image, axis_name)  # [F]
-  return (w_pos - w_neg) * (same / (bg * k * (k - 1)) - jnp.sum(total**2) / n**2)
+  return (w_pos - w_neg) * (same / (n_img * v * (v - 1)) - jnp.sum(total**2) / m**2)
 
 
 def hsic_zz_from_features(phi1: Array, phi2: Array, *, axis_name: Optional[str] = None) -> Array:
   """Official RFF HSIC(Z, Z) from two independent feature draws.
 
-    H_ZZ ≈ || sum_n (phi1(z_n) - mu1)(phi2(z_n) - mu2)^T ||_F^2 / N^2
+    H_ZZ ≈ || sum_p (phi1(z_p) - mu1)(phi2(z_p) - mu2)^T ||_F^2 / M^2
 
-  over the N pooled views (official ``rff_approximate_hsic_xx``); unbiased for
-  the V-statistic `hsic_zz_exact` because the two draws are independent.
-  Two-pass: the means (F-vectors) are psum-ed first, then the centred F x F
-  cross-moment, so no N x F array crosses devices.
+  over the M = V N pooled views (official ``rff_approximate_hsic_xx``);
+  unbiased for the V-statistic `hsic_zz_exact` because the two draws are
+  independent. Two-pass: the means (F-vectors) are psum-ed first, then the
+  centred F x F cross-moment, so no M x F array crosses devices.
 
   Args:
-    phi1: [B, K, F1]. phi2: [B, K, F2]. axis_name: batch mesh axis.
+    phi1: [V, N, F1]. phi2: [V, N, F2] (views first). axis_name: batch mesh axis.
   Returns:
     scalar >= 0.
+
+  >>> float(hsic_zz_from_features(jnp.ones((2, 8, 4)), jnp.ones((2, 8, 3))))
+  0.0
   """
-  if phi1.ndim != 3 or phi1.shape[:2] != phi2.shape[:2]:
-    raise ValueError(f"phi1 and phi2 must be [B, K, F] with equal B, K; got {phi1.shape}, "
-                     f"{phi2.shape}.")
-  b, k = phi1.shape[:2]
-  n = _count(parallel.global_batch_size(b, axis_name) * k)
-  x1 = phi1.reshape(b * k, -1)
-  x2 = phi2.reshape(b * k, -1)
-  x1 = x1 - parallel.batch_sum(x1, axis_name) / n
-  x2 = x2 - parallel.batch_sum(x2, axis_name) / n
+  phi1 = _views(phi1, "hsic_zz_from_features", axis_name, name="phi1")
+  phi2 = _views(phi2, "hsic_zz_from_features", axis_name, name="phi2")
+  same_layout(phi1, phi2, kernel="hsic_zz_from_features", names=("phi1", "phi2"))
+  v, n_local = phi1.shape[:2]
+  m = _count(parallel.global_batch_size(n_local, axis_name) * v)
+  x1 = phi1.reshape(v * n_local, -1)
+  x2 = phi2.reshape(v * n_local, -1)
+  x1 = x1 - parallel.batch_sum(x1, axis_name) / m
+  x2 = x2 - parallel.batch_sum(x2, axis_name) / m
   cross = _psum(x1.T @ x2, axis_name)
-  return jnp.sum(cross**2) / n**2
+  return jnp.sum(cross**2) / m**2
 
 
-def hsic_zy_rff(z: ViewsLike, key: Array, *, kernel: str = "imq", scale=1.0,
+def _rff_kwargs(kernel, scale, num_features, imq_spectral, phase_key_reuse):
+  return dict(kernel=kernel, scale=scale, num_features=num_features, imq_spectral=imq_spectral,
+              phase_key_reuse=phase_key_reuse)
+
+
+def _rff_draws(views: Array, key: Optional[Array], kw, *, caller: str, both: bool = True):
+  """Features of the official key plumbing: ``k_zy, k_zz = split(key)``.
+
+  Returns ``(phi_zy, phi_zz)``, each [V, N, F]: H_ZY uses the k_zy draw, H_ZZ
+  the pair (k_zz, k_zy), so phi2 of H_ZZ is the H_ZY draw (official
+  ``HSICLoss``). ``phi_zz`` is None unless ``both``.
+  """
+  if key is None:
+    raise ValueError(f"{caller}: the RFF estimator needs key= (a PRNG key, the same on every "
+                     "device); estimator='exact' needs none.")
+  k_zy, k_zz = jax.random.split(key)
+  phi_zy = rff_features(views, key=k_zy, **kw)
+  return phi_zy, (rff_features(views, key=k_zz, **kw) if both else None)
+
+
+def hsic_zy_rff(views: ViewsLike, *, key: Array, kernel: str = "imq", scale=1.0,
                 num_features: int = 512, imq_spectral: str = "grid",
                 phase_key_reuse: bool = False, axis_name: Optional[str] = None) -> Array:
   """Linear-time RFF estimate of `hsic_zy_exact` (one draw shared by all views).
 
+  The draw comes from the first half of ``split(key)``, as in `ssl_hsic_loss`:
+  with the same key and (normalised) views this is the loss's ``aux['hsic_zy']``.
+
   Args:
-    z: [B, K, D] views. key: PRNG key (identical on all devices).
+    views: ``[V, N, D]`` or a sequence of V arrays ``[N, D]``.
+    key: PRNG key (identical on all devices).
     kernel, scale, num_features, imq_spectral, phase_key_reuse: see `rff_features`.
     axis_name: batch mesh axis.
   Returns:
     scalar.
 
-  Example:
-    >>> hsic_zy_rff(z, jax.random.key(0), scale=1.0)
+  >>> views = jax.random.normal(jax.random.key(0), (2, 16, 8))
+  >>> hsic_zy_rff(views, key=jax.random.key(1), num_features=64).shape
+  ()
   """
-  z = _as_views(z)
-  phi = rff_features(key, z, kernel=kernel, scale=scale, num_features=num_features,
-                     imq_spectral=imq_spectral, phase_key_reuse=phase_key_reuse)
-  return hsic_zy_from_features(phi, axis_name=axis_name)
+  views = _views(views, "hsic_zy_rff", axis_name)
+  kw = _rff_kwargs(kernel, scale, num_features, imq_spectral, phase_key_reuse)
+  phi_zy, _ = _rff_draws(views, key, kw, caller="hsic_zy_rff", both=False)
+  return hsic_zy_from_features(phi_zy, axis_name=axis_name)
 
 
-def hsic_zz_rff(z: ViewsLike, key1: Array, key2: Array, *, kernel: str = "imq", scale=1.0,
+def hsic_zz_rff(views: ViewsLike, *, key: Array, kernel: str = "imq", scale=1.0,
                 num_features: int = 512, imq_spectral: str = "grid",
                 phase_key_reuse: bool = False, axis_name: Optional[str] = None) -> Array:
   """Linear-time RFF estimate of `hsic_zz_exact` from two independent draws.
 
-  ``key1`` and ``key2`` must differ (otherwise the estimate is biased upwards:
-  it becomes ||Cov(phi)||_F^2). ``ssl_hsic_loss`` passes (kB, kA) where kA is
-  the key of the HSIC(Z, Y) draw, as the official step does.
+  One ``key``, split internally into the two draws ``k_zy, k_zz = split(key)``
+  (phi1 from k_zz, phi2 from k_zy, as in `ssl_hsic_loss`): with the same key
+  this is the loss's ``aux['hsic_zz']``. The draws are independent by
+  construction (one shared draw would bias the estimate upwards: it becomes
+  ``||Cov(phi)||_F^2``).
 
   Args:
-    z: [B, K, D] views. key1, key2: PRNG keys of the two draws.
+    views: ``[V, N, D]`` or a sequence of V arrays ``[N, D]``.
+    key: PRNG key (identical on all devices).
     kernel, scale, num_features, imq_spectral, phase_key_reuse: see `rff_features`.
     axis_name: batch mesh axis.
   Returns:
     scalar >= 0.
+
+  >>> views = jax.random.normal(jax.random.key(0), (2, 16, 8))
+  >>> bool(hsic_zz_rff(views, key=jax.random.key(1), num_features=64) >= 0)
+  True
   """
-  z = _as_views(z)
-  kw = dict(kernel=kernel, scale=scale, num_features=num_features, imq_spectral=imq_spectral,
-            phase_key_reuse=phase_key_reuse)
-  return hsic_zz_from_features(rff_features(key1, z, **kw), rff_features(key2, z, **kw),
-                               axis_name=axis_name)
+  views = _views(views, "hsic_zz_rff", axis_name)
+  kw = _rff_kwargs(kernel, scale, num_features, imq_spectral, phase_key_reuse)
+  phi_zy, phi_zz = _rff_draws(views, key, kw, caller="hsic_zz_rff")
+  return hsic_zz_from_features(phi_zz, phi_zy, axis_name=axis_name)
 
 
 # ----------------------------------------------------------------------------
@@ -645,17 +703,18 @@ def hsic_zz_rff(z: ViewsLike, key1: Array, key2: Array, *, kernel: str = "imq", 
 # ----------------------------------------------------------------------------
 
 
-def ssl_hsic_rff_stats(phi_zy: Array, phi_zz: Array) -> Dict[str, Array]:
-  """Additive sufficient statistics of the RFF SSL-HSIC loss over local rows.
+def ssl_hsic_rff_stats(phi_zy: Array, phi_zz: Array, *,
+                       axis_name: Optional[str] = None) -> Dict[str, Array]:
+  """Additive sufficient statistics of the RFF SSL-HSIC loss, summed over images.
 
-  Every entry is a plain sum over this shard's images, so the statistics of a
-  global batch are the ``psum`` (or tree-sum) of per-shard statistics:
-  O(F^2) numbers, independent of N.
+  Every entry is a plain sum over images, so the statistics of a global batch
+  are the sum of per-chunk statistics (``axis_name`` psums them across the
+  mesh): O(F^2) numbers, independent of N.
 
-  * ``n_images``: B; ``same``: sum_i ||sum_v phi_zy(z_i^v)||^2;
-  * ``sum_zy``: sum_{i,v} phi_zy (the phi2 draw of H_ZZ, [F]);
-  * ``sum_zz``: sum_{i,v} phi_zz ([F]);
-  * ``cross``: sum_{i,v} phi_zz phi_zy^T ([F, F], *uncentred*).
+  * ``n_images``: N; ``same``: sum_n ||sum_v phi_zy(z_n^v)||^2;
+  * ``sum_zy``: sum_{n,v} phi_zy (the phi2 draw of H_ZZ, [F]);
+  * ``sum_zz``: sum_{n,v} phi_zz ([F']);
+  * ``cross``: sum_{n,v} phi_zz phi_zy^T ([F', F], *uncentred*).
 
   The uncentred cross-moment loses digits when the feature means are large
   compared with their spread (float32: ~7 digits minus log10(|mu|^2 / var));
@@ -663,24 +722,32 @@ def ssl_hsic_rff_stats(phi_zy: Array, phi_zz: Array) -> Dict[str, Array]:
   instead, which is what the train step calls.
 
   Args:
-    phi_zy: [B, K, F] features of the shared draw (HSIC(Z,Y) and phi2 of HSIC(Z,Z)).
-    phi_zz: [B, K, F'] features of the second, independent draw.
+    phi_zy: [V, N, F] features of the shared draw (H_ZY and phi2 of H_ZZ),
+      views first; a chunk summed by hand needs N >= V (`as_views` rejects a
+      smaller one as a likely examples-first array) unless ``axis_name`` is set.
+    phi_zz: [V, N, F'] features of the second, independent draw.
+    axis_name: batch mesh axis; the statistics are psum-ed over it.
   Returns:
     dict of arrays.
+
+  >>> phi = jnp.ones((2, 8, 4))
+  >>> loss, aux = ssl_hsic_rff_from_stats(ssl_hsic_rff_stats(phi, phi), num_views=2)
+  >>> float(aux['hsic_zz']), float(aux['hsic_zy'])  # as `hsic_zy_from_features(phi)`
+  (0.0, 4.0)
   """
-  if phi_zy.ndim != 3 or phi_zy.shape[:2] != phi_zz.shape[:2]:
-    raise ValueError(f"phi_zy and phi_zz must be [B, K, F] with equal B, K; got {phi_zy.shape}, "
-                     f"{phi_zz.shape}.")
-  b, k = phi_zy.shape[:2]
-  per_image = jnp.sum(phi_zy, axis=1)
-  x1 = phi_zz.reshape(b * k, -1)
-  x2 = phi_zy.reshape(b * k, -1)
+  phi_zy = _views(phi_zy, "ssl_hsic_rff_stats", axis_name, name="phi_zy")
+  phi_zz = _views(phi_zz, "ssl_hsic_rff_stats", axis_name, name="phi_zz")
+  same_layout(phi_zy, phi_zz, kernel="ssl_hsic_rff_stats", names=("phi_zy", "phi_zz"))
+  v, n_local = phi_zy.shape[:2]
+  per_image = jnp.sum(phi_zy, axis=0)  # [n, F]
+  x1 = phi_zz.reshape(v * n_local, -1)
+  x2 = phi_zy.reshape(v * n_local, -1)
   return {
-      "n_images": jnp.asarray(b, phi_zy.dtype),
-      "same": jnp.sum(per_image**2),
-      "sum_zy": jnp.sum(per_image, axis=0),
-      "sum_zz": jnp.sum(x1, axis=0),
-      "cross": x1.T @ x2,
+      "n_images": jnp.asarray(parallel.global_batch_size(n_local, axis_name), phi_zy.dtype),
+      "same": parallel.batch_sum(jnp.sum(per_image**2, axis=-1), axis_name),
+      "sum_zy": parallel.batch_sum(per_image, axis_name),
+      "sum_zz": parallel.batch_sum(x1, axis_name),
+      "cross": _psum(x1.T @ x2, axis_name),
   }
 
 
@@ -688,23 +755,23 @@ def ssl_hsic_rff_from_stats(stats: Dict[str, Array], *, num_views: int,
                             gamma: float = 3.0) -> Tuple[Array, Dict[str, Array]]:
   """SSL-HSIC loss from (globally reduced) `ssl_hsic_rff_stats`.
 
-    H_ZY = same / (B K (K-1)) - |sum_zy|^2 / N^2        (Delta_l = 1)
-    H_ZZ = || cross - sum_zz sum_zy^T / N ||_F^2 / N^2
+    H_ZY = same / (N V (V-1)) - |sum_zy|^2 / M^2        (Delta_l = 1, M = V N)
+    H_ZZ = || cross - sum_zz sum_zy^T / M ||_F^2 / M^2
     L    = gamma sqrt(H_ZZ) - H_ZY
 
   Args:
-    stats: summed statistics. num_views: K. gamma: weight of sqrt(H_ZZ).
+    stats: summed statistics. num_views: V. gamma: weight of sqrt(H_ZZ).
   Returns:
     ``(loss, aux)`` with aux keys 'hsic_zy', 'hsic_zz'.
   """
-  k = num_views
-  bg = stats["n_images"]
-  n = bg * k
-  w_pos, w_neg = label_weights(bg)
-  hsic_zy = (w_pos - w_neg) * (stats["same"] / (bg * k * (k - 1))
-                               - jnp.sum(stats["sum_zy"]**2) / n**2)
-  centred = stats["cross"] - jnp.outer(stats["sum_zz"], stats["sum_zy"]) / n
-  hsic_zz = jnp.sum(centred**2) / n**2
+  v = num_views
+  n_img = stats["n_images"]
+  m = n_img * v
+  w_pos, w_neg = label_weights(n_img)
+  hsic_zy = (w_pos - w_neg) * (stats["same"] / (n_img * v * (v - 1))
+                               - jnp.sum(stats["sum_zy"]**2) / m**2)
+  centred = stats["cross"] - jnp.outer(stats["sum_zz"], stats["sum_zy"]) / m
+  hsic_zz = jnp.sum(centred**2) / m**2
   loss = gamma * _safe_sqrt(hsic_zz) - hsic_zy
   return loss, {"hsic_zy": hsic_zy, "hsic_zz": hsic_zz}
 
@@ -714,7 +781,7 @@ def ssl_hsic_rff_from_stats(stats: Dict[str, Array], *, num_views: int,
 # ----------------------------------------------------------------------------
 
 
-def ssl_hsic_loss(z: ViewsLike, key: Optional[Array], *, gamma: float = 3.0,
+def ssl_hsic_loss(views: ViewsLike, *, key: Optional[Array] = None, gamma: float = 3.0,
                   num_rff_features: int = 512, scale=1.0, estimator: str = "rff",
                   kernel: KernelLike = "imq", normalize: bool = True,
                   imq_spectral: str = "grid", phase_key_reuse: bool = False,
@@ -722,24 +789,25 @@ def ssl_hsic_loss(z: ViewsLike, key: Optional[Array], *, gamma: float = 3.0,
   """SSL-HSIC loss ``L = gamma * sqrt(H_ZZ) - Delta_l * H_ZY`` (official ``HSICLoss``).
 
   Paper: Li et al. 2021, the SSL-HSIC objective L = -HSIC(Z, Y) +
-  gamma sqrt(HSIC(Z, Z)) (equation number not checked against the PDF).
-  Official code: ``ssl_hsic/kernels.py::HSICLoss.__call__``, gamma =
-  ``regul_weight`` = 3, F = ``num_rff_features`` = 512, IMQ kernel.
+  gamma sqrt(HSIC(Z, Z)). Official code: ``ssl_hsic/kernels.py::HSICLoss``,
+  gamma = ``regul_weight`` = 3, F = ``num_rff_features`` = 512, IMQ kernel.
+  Method page (formulas, conventions, measured agreement):
+  ``docs/methods/ssl_hsic.md``.
 
-  * H_ZY: `hsic_zy_exact` / its RFF estimate with one draw (key kA),
-  * H_ZZ: `hsic_zz_exact` / its RFF estimate with draws (kB, kA) where
-    ``kA, kB = split(key)``: phi2 of H_ZZ *is* the H_ZY draw (official RNG
-    plumbing, reproduced; the features are computed once).
+  * H_ZY: `hsic_zy_exact` / its RFF estimate `hsic_zy_rff` (draw k_zy),
+  * H_ZZ: `hsic_zz_exact` / its RFF estimate `hsic_zz_rff` (draws (k_zz,
+    k_zy) where ``k_zy, k_zz = split(key)``: phi2 of H_ZZ *is* the H_ZY draw,
+    the official RNG plumbing, reproduced; the features are computed once).
   * ``scale`` is wrapped in ``stop_gradient``: it is trained only by
     `kernel_scale_objective`.
   * No epsilon inside the sqrt (as official); at an exactly collapsed batch
     (H_ZZ = 0) the gradient of sqrt is taken as 0 (a subgradient) instead of
     inf * 0 = NaN; the value is unchanged.
 
-  Views: pass the official K = 4 layout ``(p1, p2, sg(t2), sg(t1))`` (online
+  Views: the official V = 4 layout ``(p1, p2, sg(t2), sg(t1))`` (online
   predictions and stop-gradient target projections; stop-gradient is the
-  caller's job) or K = 2 online projections for the no-target variant (its
-  exact set-up is not in the released code).
+  caller's job) or V = 2 online projections for the no-target variant (its
+  exact set-up is not in the released code). Row n of every view is image n.
 
   Train step (official): total = this loss + `kernel_scale_objective` (which
   alone trains ``scale``, with its own Adam, lr 3e-4) + the probe's CE.
@@ -753,55 +821,57 @@ def ssl_hsic_loss(z: ViewsLike, key: Optional[Array], *, gamma: float = 3.0,
   * RFF phases are drawn from a key of their own by default
     (``phase_key_reuse=False``; see `imq_rff_features`), and the amplitude grid
     comes from scipy in float64 instead of mpmath (`imq_rff_amplitude_grid`);
+  * normalisation is ``x / max(||x||, 1e-12)`` (`ssljax.ops.l2_normalize`)
+    instead of ``x rsqrt(max(||x||^2, 1e-12))``: identical unless ||x|| < 1e-6;
   * a zero subgradient of the sqrt at H_ZZ = 0 (value unchanged).
 
   Distributed paths: 'rff' psum-s F-vectors and the F x F cross-moment
   (linear in N, nothing N x D is gathered); 'exact' all-gathers the views.
 
   Args:
-    z: views [B, K, D] or a list of K arrays [B, D]; B local with ``axis_name``.
-    key: PRNG key (ignored by ``estimator='exact'``, may be None there).
+    views: ``[V, N, D]`` (V >= 2 views of N images, views first:
+      ``jnp.stack([z1, z2])``) or a sequence of V arrays ``[N, D]``; N local
+      with ``axis_name``.
+    key: PRNG key, required by ``estimator='rff'`` (the same on every device);
+      ``estimator='exact'`` needs none.
     gamma: weight of sqrt(H_ZZ) (official 3.0).
     num_rff_features: F (official 512).
     scale: kernel bandwidth c (official learned, init 1.0); stop-gradiented.
     estimator: 'rff' (official, linear time) or 'exact' (quadratic).
     kernel: 'imq' (official), 'gaussian', 'linear' (a callable only with 'exact').
-    normalize: L2-normalise every view first, x rsqrt(max(|x|^2, 1e-12)), as
+    normalize: L2-normalise every view first (`ssljax.ops.l2_normalize`), as
       the official ``loss_fn`` does before calling the loss.
     imq_spectral: 'grid' (official amplitude grid) or 'exact' (continuous law).
     phase_key_reuse: reproduce the official kB reuse for the RFF phases
       (default False, see `imq_rff_features`).
     axis_name: batch mesh axis for per-device shards.
   Returns:
-    ``(loss, aux)``; aux: 'hsic_zy', 'hsic_zz', 'scale'.
+    ``(loss, aux)``; aux: scalar 'hsic_zy', 'hsic_zz', 'scale'.
 
-  Example:
-    >>> views = (p1, p2, jax.lax.stop_gradient(t2), jax.lax.stop_gradient(t1))
-    >>> loss, aux = ssl_hsic_loss(views, key, scale=params['scale'])
+  >>> z1, z2 = jax.random.normal(jax.random.key(0), (2, 64, 16))
+  >>> loss, aux = ssl_hsic_loss(jnp.stack([z1, z2]), key=jax.random.key(1))
+  >>> loss.shape, sorted(aux)
+  ((), ['hsic_zy', 'hsic_zz', 'scale'])
+  >>> loss, aux = ssl_hsic_loss((z1, z2), estimator='exact')  # no key needed
   """
-  z = _as_views(z)
+  views = _views(views, "ssl_hsic_loss", axis_name)
   if estimator not in ("rff", "exact"):
     raise ValueError(f"estimator must be 'rff' or 'exact'; got {estimator!r}.")
   if normalize:
-    z = _l2_normalize(z)
-  c = jax.lax.stop_gradient(jnp.asarray(scale, z.dtype))
+    views = l2_normalize(views)
+  c = jax.lax.stop_gradient(jnp.asarray(scale, views.dtype))
   if estimator == "exact":
-    hsic_zy, hsic_zz = _exact_terms(z, _resolve_kernel(kernel), c, axis_name)
+    hsic_zy, hsic_zz = _exact_terms(views, _resolve_kernel(kernel), c, axis_name)
   else:
-    if key is None:
-      raise ValueError("estimator='rff' needs a PRNG key (the same on every device).")
-    k_zy, k_zz = jax.random.split(key)
-    kw = dict(kernel=kernel, scale=c, num_features=num_rff_features, imq_spectral=imq_spectral,
-              phase_key_reuse=phase_key_reuse)
-    phi_zy = rff_features(k_zy, z, **kw)
-    phi_zz = rff_features(k_zz, z, **kw)
+    kw = _rff_kwargs(kernel, c, num_rff_features, imq_spectral, phase_key_reuse)
+    phi_zy, phi_zz = _rff_draws(views, key, kw, caller="ssl_hsic_loss")
     hsic_zy = hsic_zy_from_features(phi_zy, axis_name=axis_name)
     hsic_zz = hsic_zz_from_features(phi_zz, phi_zy, axis_name=axis_name)
   loss = gamma * _safe_sqrt(hsic_zz) - hsic_zy
   return loss, {"hsic_zy": hsic_zy, "hsic_zz": hsic_zz, "scale": c}
 
 
-def kernel_scale_objective(z: ViewsLike, key: Array, scale, *, num_samples: int = 1024,
+def kernel_scale_objective(views: ViewsLike, *, key: Array, scale, num_samples: int = 1024,
                            kernel: str = "imq", normalize: bool = True,
                            axis_name: Optional[str] = None) -> Array:
   """Loss that trains the kernel bandwidth: minus the mean log-slope of k in D^2.
@@ -809,9 +879,10 @@ def kernel_scale_objective(z: ViewsLike, key: Array, scale, *, num_samples: int 
   Official ``HSICLoss.__call__`` ("grad_norm"), minimised by its own Adam
   (lr 3e-4) on ``scale`` only:
 
-  1. for each view, draw ``num_samples // K`` image indices with replacement,
-     twice and independently (2 K keys from ``split(key, 2K)``); stack the
-     views into S1, S2 of ``num_samples`` rows each;
+  1. for each view v, draw ``num_samples // V`` image indices with
+     replacement, twice and independently (2 V keys from ``split(key, 2V)``;
+     keys v and V + v for view v); stack the views into S1, S2 of
+     ``num_samples`` rows each;
   2. D2 = stop_gradient(pairwise_sq_dists(S1, S2));
   3. g = dk/d(D2) at (D2, c); IMQ: g = -(c/2) (D2 + c^2)^(-3/2);
   4. grad_norm = mean(0.5 log(max(1e-14, g^2))); return ``-grad_norm``.
@@ -821,7 +892,7 @@ def kernel_scale_objective(z: ViewsLike, key: Array, scale, *, num_samples: int 
   rows are assembled by a masked ``psum`` of [num_samples, D] (not the batch).
 
   Args:
-    z: views [B, K, D] or a list of [B, D].
+    views: ``[V, N, D]`` or a sequence of V arrays ``[N, D]``.
     key: PRNG key (identical on all devices).
     scale: bandwidth c (the trainable parameter).
     num_samples: total rows per sample matrix (official 1024).
@@ -831,31 +902,33 @@ def kernel_scale_objective(z: ViewsLike, key: Array, scale, *, num_samples: int 
   Returns:
     scalar ``-grad_norm``.
 
-  Example:
-    >>> jax.grad(kernel_scale_objective, argnums=2)(z, key, 1.0)
+  >>> views = jax.random.normal(jax.random.key(0), (4, 32, 8))
+  >>> objective = lambda c: kernel_scale_objective(views, key=jax.random.key(1), scale=c)
+  >>> jax.grad(objective)(1.0).shape
+  ()
   """
-  z = _as_views(z)
+  views = _views(views, "kernel_scale_objective", axis_name)
   if kernel not in _PROFILES:
     raise ValueError(f"kernel_scale_objective needs a distance kernel ('imq' or 'gaussian'); "
                      f"got {kernel!r}.")
-  b, k, d = z.shape
-  per_view = int(num_samples / k)
+  v, n_local, _ = views.shape
+  per_view = int(num_samples / v)
   if per_view < 1:
-    raise ValueError(f"num_samples={num_samples} gives no sample per view for K={k}.")
-  z = jax.lax.stop_gradient(_l2_normalize(z) if normalize else z)
-  bg = parallel.global_batch_size(b, axis_name)
-  offset = parallel.local_row_offset(b, axis_name)
-  keys = jax.random.split(key, 2 * k)
+    raise ValueError(f"num_samples={num_samples} gives no sample per view for V={v}.")
+  z = jax.lax.stop_gradient(l2_normalize(views) if normalize else views)
+  n_img = parallel.global_batch_size(n_local, axis_name)
+  offset = parallel.local_row_offset(n_local, axis_name)
+  keys = jax.random.split(key, 2 * v)
 
   def sample(keys_v):
     rows = []
-    for v in range(k):
-      idx = jax.random.choice(keys_v[v], bg, (per_view,)) - offset
-      mine = (idx >= 0) & (idx < b)
-      rows.append(jnp.where(mine[:, None], z[jnp.clip(idx, 0, b - 1), v], 0.0))
+    for i in range(v):
+      idx = jax.random.choice(keys_v[i], n_img, (per_view,)) - offset
+      mine = (idx >= 0) & (idx < n_local)
+      rows.append(jnp.where(mine[:, None], z[i, jnp.clip(idx, 0, n_local - 1)], 0.0))
     return _psum(jnp.concatenate(rows, axis=0), axis_name)
 
-  d2 = jax.lax.stop_gradient(pairwise_sq_dists(sample(keys[:k]), sample(keys[k:])))
+  d2 = jax.lax.stop_gradient(pairwise_sq_dists(sample(keys[:v]), sample(keys[v:])))
   profile = _PROFILES[kernel]
   scale = jnp.asarray(scale, z.dtype)
   g = jax.grad(lambda t: jnp.sum(profile(t, scale)))(d2)
