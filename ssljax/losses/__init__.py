@@ -26,7 +26,7 @@ from ssljax.losses.hsic import (gaussian_kernel, gaussian_rff_features, hsic_bia
                                 imq_rff_amplitude_grid, imq_rff_features, kernel_scale_objective,
                                 label_weights, linear_kernel, pairwise_sq_dists, rff_features,
                                 ssl_hsic_loss, ssl_hsic_rff_from_stats, ssl_hsic_rff_stats)
-from ssljax.losses.simclr import info_nce_bound, multiview_nt_xent_loss, nt_xent_loss
+from ssljax.losses.simclr import info_nce_bound, nt_xent_loss
 from ssljax.losses.superinfo import (gaussian_kl, reparameterize, skl_superfluous_terms,
                                      superinfo_loss)
 from ssljax.losses.vicreg import (VICRegStats, covariance_term, invariance_term, variance_term,
@@ -44,7 +44,7 @@ __all__ = [
     "imq_kernel", "imq_rff_amplitude_grid", "imq_rff_features", "kernel_scale_objective",
     "label_weights", "linear_kernel", "pairwise_sq_dists", "rff_features", "ssl_hsic_loss",
     "ssl_hsic_rff_from_stats", "ssl_hsic_rff_stats",
-    "info_nce_bound", "multiview_nt_xent_loss", "nt_xent_loss",
+    "info_nce_bound", "nt_xent_loss",
     "gaussian_kl", "reparameterize", "skl_superfluous_terms", "superinfo_loss",
     "VICRegStats", "covariance_term", "invariance_term", "variance_term", "vicreg_from_stats",
     "vicreg_loss", "vicreg_stats",

@@ -3,6 +3,7 @@
 Paper: Zbontar, Jing, Misra, LeCun and Deny, "Barlow Twins: Self-Supervised
 Learning via Redundancy Reduction", ICML 2021 (arXiv 2103.03230), Eq. 1-2.
 Official code: ``facebookresearch/barlowtwins`` ``main.py`` (``BarlowTwins.forward``).
+Formulas, conventions and measured agreement: ``docs/methods/barlow_twins.md``.
 
 What the official code does, and what is followed here:
 
@@ -42,6 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from ssljax import parallel
+from ssljax.losses.views import ViewsLike, as_views
 
 
 class BarlowTwinsStats(NamedTuple):
@@ -67,23 +69,21 @@ class BarlowTwinsStats(NamedTuple):
   cross: jax.Array
 
 
-def _check_pair(z1: jax.Array, z2: jax.Array) -> None:
-  if z1.ndim != 2 or z2.ndim != 2:
-    raise ValueError(f"z1 and z2 must have shape [N, D], got {z1.shape} and {z2.shape}.")
-  if z1.shape != z2.shape:
-    raise ValueError(f"z1 and z2 must have the same shape [N, D] (row i of each is the same "
-                     f"image, same projector width), got {z1.shape} and {z2.shape}.")
-  if not (jnp.issubdtype(z1.dtype, jnp.floating) and jnp.issubdtype(z2.dtype, jnp.floating)):
-    raise ValueError(f"z1 and z2 must be floating arrays, got {z1.dtype} and {z2.dtype}.")
+def _two_views(views: ViewsLike, kernel: str, axis_name: Optional[str]) -> jax.Array:
+  # as_views passes a NumPy array through; the sums below must run in XLA.
+  z = jnp.asarray(as_views(views, kernel=kernel, num_views=2, axis_name=axis_name))
+  if not jnp.issubdtype(z.dtype, jnp.floating):
+    raise ValueError(f"{kernel}: views must be a floating array, got dtype {z.dtype}.")
+  return z
 
 
-def barlow_twins_stats(z1: jax.Array, z2: jax.Array, *, center: bool = True,
+def barlow_twins_stats(views: ViewsLike, *, center: bool = True,
                        axis_name: Optional[str] = None) -> BarlowTwinsStats:
   """Sums over the (global) batch needed by :func:`barlow_twins_from_stats`.
 
   Args:
-    z1: ``[n, D]`` projector outputs of view 1 (local shard under ``shard_map``).
-    z2: ``[n, D]`` projector outputs of view 2.
+    views: ``[2, n, D]`` projector outputs of the two views, or ``(z1, z2)``
+      (n = local rows under ``shard_map``).
     center: subtract the global-batch mean before summing (two-pass, precise;
       default). With ``False`` the raw moments are returned: these can be
       added across separate calls (e.g. micro-batches), centred ones cannot.
@@ -93,11 +93,14 @@ def barlow_twins_stats(z1: jax.Array, z2: jax.Array, *, center: bool = True,
     :class:`BarlowTwinsStats` of the global batch (replicated).
 
   Example:
-    >>> z1, z2 = jax.random.normal(jax.random.key(0), (2, 16, 4))
-    >>> stats = barlow_twins_stats(z1, z2)
+    >>> views = jax.random.normal(jax.random.key(0), (2, 16, 4))   # [V=2, N, D]
+    >>> stats = barlow_twins_stats(views)
+    >>> stats.cross.shape
+    (4, 4)
     >>> loss, aux = barlow_twins_from_stats(stats)
   """
-  _check_pair(z1, z2)
+  z = _two_views(views, "barlow_twins_stats", axis_name)
+  z1, z2 = z[0], z[1]
   count = jnp.asarray(parallel.global_batch_size(z1.shape[0], axis_name), z1.dtype)
   if center:
     # The loss is exactly shift-invariant, so the shift needs no gradient.
@@ -142,7 +145,7 @@ def barlow_twins_from_stats(
 
   Returns:
     ``(loss, aux)``; ``aux`` holds the unweighted ``'on_diag'`` Σ(1−c_ii)²,
-    ``'off_diag'`` Σ_{i≠j} c_ij² and ``'mean_diag_corr'`` mean c_ii.
+    ``'off_diag'`` Σ_{i≠j} c_ij² and ``'mean_diag_corr'`` mean c_ii (scalars).
   """
   if stats.cross.ndim != 2 or stats.cross.shape[0] != stats.cross.shape[1]:
     raise ValueError(f"stats.cross must be square [D, D], got {stats.cross.shape}.")
@@ -167,8 +170,7 @@ def barlow_twins_from_stats(
 
 
 def barlow_twins_loss(
-    z1: jax.Array,
-    z2: jax.Array,
+    views: ViewsLike,
     *,
     lambd: float | jax.Array = 0.0051,
     eps: float = 1e-5,
@@ -180,12 +182,13 @@ def barlow_twins_loss(
   ``L = scale_loss · [Σ_i (1 − C_ii)² + λ Σ_{i≠j} C_ij²]`` with ``C`` the
   cross-correlation of the per-dimension standardised (global-batch mean,
   biased variance, ``eps``) embeddings divided by the global N. Computed as
-  ``barlow_twins_from_stats(barlow_twins_stats(z1, z2))``; see those functions
-  for the formula and the module docstring for official-code defaults.
+  ``barlow_twins_from_stats(barlow_twins_stats(views))``; see those functions
+  for the formula, the module docstring for official-code defaults and
+  ``docs/methods/barlow_twins.md``.
 
   Args:
-    z1: ``[N, D]`` projector outputs of view 1 (local shard under ``shard_map``).
-    z2: ``[N, D]`` projector outputs of view 2.
+    views: ``[2, N, D]`` projector outputs of the two views, or ``(z1, z2)``
+      (local shard of axis 1 under ``shard_map``).
     lambd: off-diagonal weight λ (default 0.0051, official).
     eps: BatchNorm epsilon (default 1e-5).
     scale_loss: overall factor (default 1.0, current official code).
@@ -195,8 +198,10 @@ def barlow_twins_loss(
     ``(loss, aux)`` as :func:`barlow_twins_from_stats`.
 
   Example:
-    >>> z1, z2 = jax.random.normal(jax.random.key(0), (2, 16, 8))
-    >>> loss, aux = barlow_twins_loss(z1, z2)
+    >>> views = jax.random.normal(jax.random.key(0), (2, 16, 8))   # [V=2, N, D]
+    >>> loss, aux = barlow_twins_loss(views)
+    >>> loss.shape, sorted(aux)
+    ((), ['mean_diag_corr', 'off_diag', 'on_diag'])
   """
-  stats = barlow_twins_stats(z1, z2, axis_name=axis_name)
+  stats = barlow_twins_stats(views, axis_name=axis_name)
   return barlow_twins_from_stats(stats, lambd=lambd, eps=eps, scale_loss=scale_loss)

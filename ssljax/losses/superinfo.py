@@ -6,9 +6,9 @@ Superfluous Information in Contrastive Representation Learning", arXiv
 Kushman and Akata, "Learning Robust Representations via Multi-View Information
 Bottleneck" (MIB), ICLR 2020 (arXiv 2002.07017); official MIB code
 ``mfederici/Multi-View-Information-Bottleneck`` (``training/mib.py``).
+Formulas, conventions and measured agreement: ``docs/methods/superinfo.md``.
 
-**What is verified and what is reconstructed** (see
-``shared/research/pid_superinfo_vicreg.md`` §2; no SuperInfo code or method
+**What is verified and what is reconstructed** (no SuperInfo code or method
 section was available):
 
 * [verified, abstract] the objective is "a linear combination of both
@@ -46,7 +46,7 @@ Configurable choices where the paper is unknown (defaults are ssljax choices,
   ``Haoqing-Wang/InfoCL`` (``--zeta 0.1``), whose ``MIB`` variant reduces the
   KL to an MSE between posterior means (``KL = ||μ1 − μ2||² / (2ζ²)``).
 * ``temperature = 0.1`` (official SimCLR ImageNet; InfoCL uses 0.5 on CIFAR).
-* Predictive term on ``z1, z2`` if given (e.g. projector outputs of
+* Predictive term on ``samples`` if given (e.g. projector outputs of
   reparameterised samples ``μ + σ·ε``, as MIB samples z and InfoCL feeds
   ``μ + N(0, ζ²)`` to the projector), otherwise on the posterior means.
 * Closed-form Gaussian KL (MIB's code uses a one-sample Monte-Carlo estimate of
@@ -65,6 +65,7 @@ import jax.numpy as jnp
 
 from ssljax import parallel
 from ssljax.losses import simclr
+from ssljax.losses.views import ViewsLike, as_views, same_layout
 
 
 def gaussian_kl(mu1: jax.Array, logvar1: jax.Array, mu2: jax.Array,
@@ -108,12 +109,25 @@ def _resolve_logvar(logvar: Optional[jax.Array], mu: jax.Array, fixed_sigma, nam
   return logvar
 
 
+def _means_and_logvars(views: ViewsLike, logvars: Optional[ViewsLike], fixed_sigma,
+                       kernel: str, axis_name: Optional[str]) -> Tuple[jax.Array, jax.Array]:
+  """Validated posterior means [2, n, D] and log-variances [2, n, D] (fixed σ when None)."""
+  mu = jnp.asarray(as_views(views, kernel=kernel, num_views=2, axis_name=axis_name))
+  if isinstance(fixed_sigma, (int, float)) and not fixed_sigma > 0:
+    raise ValueError(f"{kernel}: fixed_sigma must be > 0, got {fixed_sigma}.")
+  if logvars is not None:
+    logvars = jnp.asarray(as_views(logvars, kernel=kernel, num_views=2, name="logvars",
+                                   axis_name=axis_name))
+    if logvars.shape != mu.shape:
+      raise ValueError(f"{kernel}: logvars {logvars.shape} must have the shape of the means "
+                       f"views {mu.shape}; pass logvars=None for a fixed isotropic sigma.")
+  return mu, _resolve_logvar(logvars, mu, fixed_sigma, "logvars")
+
+
 def skl_superfluous_terms(
-    mu1: jax.Array,
-    mu2: jax.Array,
+    views: ViewsLike,
     *,
-    logvar1: Optional[jax.Array] = None,
-    logvar2: Optional[jax.Array] = None,
+    logvars: Optional[ViewsLike] = None,
     fixed_sigma: float | jax.Array = 0.1,
 ) -> Tuple[jax.Array, jax.Array]:
   """Per-example MIB bounds on the two superfluous-information terms.
@@ -121,31 +135,27 @@ def skl_superfluous_terms(
   ``KL12 = KL(p(z1|v1) ‖ p(z2|v2)) ≥ I(v1; z1 | v2)`` and
   ``KL21 = KL(p(z2|v2) ‖ p(z1|v1)) ≥ I(v2; z2 | v1)`` (Federici et al. 2020;
   their symmetrised ``D_SKL = ½(KL12 + KL21)``), for diagonal Gaussian
-  posteriors. A missing log-variance means the fixed isotropic ``σ =
-  fixed_sigma`` (InfoCL's ζ = 0.1); with both fixed,
-  ``KL12 = KL21 = ||μ1 − μ2||² / (2σ²)``.
+  posteriors ``p(z_v|v_v) = N(views[v], exp(logvars[v]))``. Without
+  ``logvars`` both posteriors have the fixed isotropic ``σ = fixed_sigma``
+  (InfoCL's ζ = 0.1) and ``KL12 = KL21 = ||μ1 − μ2||² / (2σ²)``.
 
   Args:
-    mu1: ``[N, D]`` posterior means of view 1.
-    mu2: ``[N, D]`` posterior means of view 2.
-    logvar1: ``[N, D]`` log σ1², or ``None`` for fixed σ.
-    logvar2: ``[N, D]`` log σ2², or ``None`` for fixed σ.
-    fixed_sigma: σ used for a missing log-variance.
+    views: ``[2, N, D]`` posterior means of the two views, or ``(mu1, mu2)``.
+    logvars: ``[2, N, D]`` log-variances log σ² in the same layout, or ``None``
+      for the fixed σ.
+    fixed_sigma: σ used when ``logvars`` is ``None``.
 
   Returns:
-    ``(kl12, kl21)``, each ``[N]`` in nats.
+    ``(kl12, kl21)``, each ``[N]`` in nats (a bare estimator: no ``aux``).
 
   Example:
-    >>> mu1, mu2 = jnp.zeros((2, 3)), jnp.ones((2, 3))
-    >>> kl12, kl21 = skl_superfluous_terms(mu1, mu2, fixed_sigma=1.0)   # 1.5 each
+    >>> means = jnp.stack([jnp.zeros((2, 3)), jnp.ones((2, 3))])   # [V=2, N=2, D=3]
+    >>> kl12, kl21 = skl_superfluous_terms(means, fixed_sigma=1.0)
+    >>> kl12.tolist()                                              # 3 · 1² / 2 each
+    [1.5, 1.5]
   """
-  if mu1.ndim != 2 or mu1.shape != mu2.shape:
-    raise ValueError(f"mu1 and mu2 must both have shape [N, D], got {mu1.shape} and {mu2.shape}.")
-  if isinstance(fixed_sigma, (int, float)) and not fixed_sigma > 0:
-    raise ValueError(f"fixed_sigma must be > 0, got {fixed_sigma}.")
-  lv1 = _resolve_logvar(logvar1, mu1, fixed_sigma, "logvar1")
-  lv2 = _resolve_logvar(logvar2, mu2, fixed_sigma, "logvar2")
-  return gaussian_kl(mu1, lv1, mu2, lv2), gaussian_kl(mu2, lv2, mu1, lv1)
+  mu, lv = _means_and_logvars(views, logvars, fixed_sigma, "skl_superfluous_terms", None)
+  return gaussian_kl(mu[0], lv[0], mu[1], lv[1]), gaussian_kl(mu[1], lv[1], mu[0], lv[0])
 
 
 def reparameterize(key: jax.Array, mu: jax.Array, logvar: Optional[jax.Array] = None, *,
@@ -160,13 +170,10 @@ def reparameterize(key: jax.Array, mu: jax.Array, logvar: Optional[jax.Array] = 
 
 
 def superinfo_loss(
-    mu1: jax.Array,
-    mu2: jax.Array,
+    views: ViewsLike,
     *,
-    logvar1: Optional[jax.Array] = None,
-    logvar2: Optional[jax.Array] = None,
-    z1: Optional[jax.Array] = None,
-    z2: Optional[jax.Array] = None,
+    logvars: Optional[ViewsLike] = None,
+    samples: Optional[ViewsLike] = None,
     fixed_sigma: float | jax.Array = 0.1,
     coef_predictive: float | jax.Array = 1.0,
     coef_superfluous1: float | jax.Array = 1e-3,
@@ -182,18 +189,18 @@ def superinfo_loss(
         + c_sup1 · mean_n KL(N(μ1, σ1²) ‖ N(μ2, σ2²))
         + c_sup2 · mean_n KL(N(μ2, σ2²) ‖ N(μ1, σ1²))
 
-  ``L_NT-Xent`` is averaged over the 2N anchors (``simclr.info_nce_bound``);
-  N is the global batch size. Coefficients can be any sign.
+  with ``μ_v = views[v]``, ``log σ_v² = logvars[v]`` and ``z_v = samples[v]``
+  (default ``views[v]``). ``L_NT-Xent`` is averaged over the 2N anchors
+  (:func:`ssljax.losses.simclr.info_nce_bound`); N is the global batch size.
+  Coefficients can be any sign. See ``docs/methods/superinfo.md``.
 
   Args:
-    mu1: ``[N, D]`` posterior means of view 1.
-    mu2: ``[N, D]`` posterior means of view 2.
-    logvar1: ``[N, D]`` log-variances of view 1, or ``None`` (fixed σ).
-    logvar2: ``[N, D]`` log-variances of view 2, or ``None`` (fixed σ).
-    z1: ``[N, D']`` embeddings for the predictive (InfoNCE) term, e.g.
-      projector outputs of samples; default ``mu1``.
-    z2: ``[N, D']`` same for view 2; default ``mu2``. Give both or neither.
-    fixed_sigma: σ for a missing log-variance (default 0.1, InfoCL's ζ).
+    views: ``[2, N, D]`` posterior means of the two views, or ``(mu1, mu2)``.
+    logvars: ``[2, N, D]`` posterior log-variances in the same layout, or
+      ``None`` (fixed σ).
+    samples: ``[2, N, D']`` embeddings for the predictive (InfoNCE) term, e.g.
+      projector outputs of reparameterised samples; ``None`` uses ``views``.
+    fixed_sigma: σ when ``logvars`` is ``None`` (default 0.1, InfoCL's ζ).
     coef_predictive: c_pred (default 1).
     coef_superfluous1: c_sup1 = λa, weight of the I(v1;z1|v2) bound (ssljax
       default 1e-3, not from the paper).
@@ -203,26 +210,28 @@ def superinfo_loss(
     axis_name: batch mesh axis inside ``shard_map``; ``None`` on the global batch.
 
   Returns:
-    ``(loss, aux)``; ``aux`` (nats, no gradient): ``'mi_predictive'`` Î(z1;z2),
-    ``'superfluous1'`` mean KL12, ``'superfluous2'`` mean KL21, ``'skl'``
-    ½(KL12 + KL21), ``'positive_accuracy'``.
+    ``(loss, aux)``; ``aux`` (scalars in nats, no gradient): ``'mi_predictive'``
+    Î(z1;z2), ``'superfluous1'`` mean KL12, ``'superfluous2'`` mean KL21,
+    ``'skl'`` ½(KL12 + KL21), ``'positive_accuracy'``.
 
   Example:
     >>> k1, k2 = jax.random.split(jax.random.key(0))
     >>> mu1 = jax.random.normal(k1, (8, 4)); mu2 = mu1 + 0.1 * jax.random.normal(k2, (8, 4))
-    >>> loss, aux = superinfo_loss(mu1, mu2, coef_superfluous1=1e-2, coef_superfluous2=1e-2)
+    >>> means = jnp.stack([mu1, mu2])                      # [V=2, N=8, D=4]
+    >>> loss, aux = superinfo_loss(means, coef_superfluous1=1e-2, coef_superfluous2=1e-2)
+    >>> sorted(aux)
+    ['mi_predictive', 'positive_accuracy', 'skl', 'superfluous1', 'superfluous2']
   """
-  if (z1 is None) != (z2 is None):
-    raise ValueError("give both z1 and z2 for the predictive term, or neither (then the "
-                     "posterior means mu1, mu2 are used).")
-  kl12, kl21 = skl_superfluous_terms(mu1, mu2, logvar1=logvar1, logvar2=logvar2,
-                                     fixed_sigma=fixed_sigma)
-  if z1 is None:
-    z1, z2 = mu1, mu2
-  elif z1.ndim != 2 or z1.shape[0] != mu1.shape[0]:
-    raise ValueError(f"z1 must have shape [N, D'] with N = {mu1.shape[0]} (rows of mu1), "
-                     f"got {z1.shape}.")
-  mi, nce_aux = simclr.info_nce_bound(z1, z2, temperature=temperature, axis_name=axis_name)
+  mu, lv = _means_and_logvars(views, logvars, fixed_sigma, "superinfo_loss", axis_name)
+  if samples is None:
+    samples = mu
+  else:
+    samples = jnp.asarray(as_views(samples, kernel="superinfo_loss", num_views=2,
+                                   name="samples", axis_name=axis_name))
+    same_layout(mu, samples, kernel="superinfo_loss", names=("views", "samples"))
+  kl12 = gaussian_kl(mu[0], lv[0], mu[1], lv[1])      # [n]
+  kl21 = gaussian_kl(mu[1], lv[1], mu[0], lv[0])      # [n]
+  mi, nce_aux = simclr.info_nce_bound(samples, temperature=temperature, axis_name=axis_name)
   sup1 = parallel.batch_mean(kl12, axis_name)
   sup2 = parallel.batch_mean(kl21, axis_name)
   loss = -coef_predictive * mi + coef_superfluous1 * sup1 + coef_superfluous2 * sup2

@@ -3,10 +3,11 @@
 Paper: Bardes, Ponce and LeCun, "VICReg: Variance-Invariance-Covariance
 Regularization for Self-Supervised Learning", ICLR 2022 (arXiv 2105.04906),
 Eqs. 1-6. Official code: ``facebookresearch/vicreg`` ``main_vicreg.py``
-(``VICReg.forward``, ``off_diagonal``, ``FullGatherLayer``).
+(``VICReg.forward``, ``off_diagonal``, ``FullGatherLayer``). Formulas,
+conventions and measured agreement: ``docs/methods/vicreg.md``.
 
-With ``Z, Z' ∈ R^{N×D}`` the expander outputs of the two views and ``N`` the
-*global* batch size::
+With ``views = [Z, Z']``, ``Z, Z' ∈ R^{N×D}`` the expander outputs of the two
+views and ``N`` the *global* batch size::
 
   inv(Z, Z') = 1/(N·D) · Σ_i ||z_i − z'_i||²                      (F.mse_loss)
   C(Z)       = (Z − Z̄)ᵀ(Z − Z̄) / (N − 1)                          (unbiased)
@@ -55,6 +56,7 @@ import jax
 import jax.numpy as jnp
 
 from ssljax import parallel
+from ssljax.losses.views import ViewsLike, as_views
 
 
 class VICRegStats(NamedTuple):
@@ -80,7 +82,8 @@ class VICRegStats(NamedTuple):
 
 
 def _compute_dtype(z: jax.Array) -> jnp.dtype:
-  # Batch statistics in at least float32 (research note §4.2, pitfall 6).
+  # Batch statistics in at least float32: bf16 sums of N products lose the
+  # variance hinge's precision long before the loss itself looks wrong.
   return jnp.promote_types(z.dtype, jnp.float32)
 
 
@@ -90,12 +93,12 @@ def _check_embeddings(z: jax.Array, name: str) -> None:
                      "flatten or pool extra axes before the loss.")
 
 
-def _check_pair(z1: jax.Array, z2: jax.Array) -> None:
-  _check_embeddings(z1, "z1")
-  _check_embeddings(z2, "z2")
-  if z1.shape != z2.shape:
-    raise ValueError(f"z1 and z2 must have the same shape [N, D], got {z1.shape} and {z2.shape}; "
-                     "both views must come from the same expander and the same images.")
+def _two_views(views: ViewsLike, kernel: str, axis_name: Optional[str]) -> jax.Array:
+  """[2, n, D] views promoted to the compute dtype."""
+  # as_views passes a NumPy array through: make it a jax.Array so every
+  # reduction below runs in XLA (same summation as the sequence input).
+  z = jnp.asarray(as_views(views, kernel=kernel, num_views=2, axis_name=axis_name))
+  return z.astype(_compute_dtype(z))
 
 
 def _check_global_n(n: int, what: str) -> None:
@@ -128,15 +131,20 @@ def _covariance_from_cov(cov: jax.Array) -> jax.Array:
   return off / d
 
 
-def invariance_term(z1: jax.Array, z2: jax.Array, *, axis_name: Optional[str] = None) -> jax.Array:
+def _invariance(z1: jax.Array, z2: jax.Array, axis_name: Optional[str]) -> jax.Array:
+  n = parallel.global_batch_size(z1.shape[0], axis_name)
+  return parallel.batch_sum(jnp.sum(jnp.square(z1 - z2), axis=-1), axis_name) / (n * z1.shape[1])
+
+
+def invariance_term(views: ViewsLike, *, axis_name: Optional[str] = None) -> jax.Array:
   """VICReg invariance: mean squared error over all N·D entries.
 
   ``inv = 1/(N·D) · Σ_i ||z1_i − z2_i||²`` (official ``F.mse_loss(x, y)``;
   the paper's Eq. 5 omits the 1/D, see the module docstring).
 
   Args:
-    z1: [n, D] embeddings of view 1 (n = local rows; N = global batch).
-    z2: [n, D] embeddings of view 2, row-aligned with ``z1``.
+    views: ``[2, n, D]`` embeddings of the two views, row-aligned, or
+      ``(z1, z2)`` (n = local rows; N = global batch).
     axis_name: batch axis name inside ``shard_map``; ``None`` on the global batch.
 
   Returns:
@@ -144,14 +152,11 @@ def invariance_term(z1: jax.Array, z2: jax.Array, *, axis_name: Optional[str] = 
 
   Example:
     >>> z = jnp.ones((4, 3))
-    >>> float(invariance_term(z, z + 1.0))
+    >>> float(invariance_term((z, z + 1.0)))
     1.0
   """
-  _check_pair(z1, z2)
-  dt = _compute_dtype(z1)
-  diff = z1.astype(dt) - z2.astype(dt)
-  n = parallel.global_batch_size(z1.shape[0], axis_name)
-  return parallel.batch_sum(jnp.sum(jnp.square(diff), axis=-1), axis_name) / (n * z1.shape[1])
+  z = _two_views(views, "invariance_term", axis_name)
+  return _invariance(z[0], z[1], axis_name)
 
 
 def variance_term(z: jax.Array, *, eps: float | jax.Array = 1e-4,
@@ -221,8 +226,7 @@ def _combine(inv, var1, var2, cov1, cov2, sim_coeff, std_coeff, cov_coeff, eps):
 
 
 def vicreg_loss(
-    z1: jax.Array,
-    z2: jax.Array,
+    views: ViewsLike,
     *,
     sim_coeff: float | jax.Array = 25.0,
     std_coeff: float | jax.Array = 25.0,
@@ -240,10 +244,11 @@ def vicreg_loss(
   This is the path the train step uses: a centred two-pass computation (global
   mean, then the D×D covariance of the centred rows); under ``shard_map`` it
   reduces a D-vector and a D×D matrix per branch instead of gathering N×D.
+  See ``docs/methods/vicreg.md``.
 
   Args:
-    z1: [n, D] expander outputs of view 1 (local rows under ``shard_map``).
-    z2: [n, D] expander outputs of view 2, row-aligned with ``z1``.
+    views: ``[2, n, D]`` expander outputs of the two views, row-aligned, or
+      ``(z1, z2)`` (local rows of axis 1 under ``shard_map``).
     sim_coeff: λ, invariance weight (official 25).
     std_coeff: μ, variance weight (official 25).
     cov_coeff: ν, covariance weight (official 1).
@@ -259,14 +264,15 @@ def vicreg_loss(
     >>> k1, k2 = jax.random.split(jax.random.key(0))
     >>> z1 = jax.random.normal(k1, (256, 32))
     >>> z2 = z1 + 0.1 * jax.random.normal(k2, (256, 32))
-    >>> loss, aux = vicreg_loss(z1, z2)
+    >>> loss, aux = vicreg_loss((z1, z2))        # or jnp.stack([z1, z2]): [V=2, N, D]
+    >>> sorted(aux)
+    ['covariance', 'invariance', 'variance']
   """
-  _check_pair(z1, z2)
+  z = _two_views(views, "vicreg_loss", axis_name)
+  z1, z2 = z[0], z[1]
   n = parallel.global_batch_size(z1.shape[0], axis_name)
   _check_global_n(n, "vicreg_loss")
-  dt = _compute_dtype(z1)
-  z1, z2 = z1.astype(dt), z2.astype(dt)
-  inv = invariance_term(z1, z2, axis_name=axis_name)
+  inv = _invariance(z1, z2, axis_name)
   zc1, zc2 = _centre(z1, axis_name), _centre(z2, axis_name)
   cov1 = _psum_stat(zc1.T @ zc1, axis_name) / (n - 1)
   cov2 = _psum_stat(zc2.T @ zc2, axis_name) / (n - 1)
@@ -274,7 +280,7 @@ def vicreg_loss(
                   sim_coeff, std_coeff, cov_coeff, eps)
 
 
-def vicreg_stats(z1: jax.Array, z2: jax.Array, *, axis_name: Optional[str] = None) -> VICRegStats:
+def vicreg_stats(views: ViewsLike, *, axis_name: Optional[str] = None) -> VICRegStats:
   """One-pass sufficient statistics of a VICReg batch, summed over the global batch.
 
   Raw (uncentred) sums, so statistics of disjoint batches add up exactly; use
@@ -282,8 +288,8 @@ def vicreg_stats(z1: jax.Array, z2: jax.Array, *, axis_name: Optional[str] = Non
   2·(D² + D) + 2 numbers; no N×D gather.
 
   Args:
-    z1: [n, D] embeddings of view 1 (local rows under ``shard_map``).
-    z2: [n, D] embeddings of view 2.
+    views: ``[2, n, D]`` embeddings of the two views, or ``(z1, z2)`` (local
+      rows of axis 1 under ``shard_map``).
     axis_name: batch axis name inside ``shard_map``; ``None`` on the global batch.
 
   Returns:
@@ -292,14 +298,14 @@ def vicreg_stats(z1: jax.Array, z2: jax.Array, *, axis_name: Optional[str] = Non
 
   Example:
     >>> z = jax.random.normal(jax.random.key(0), (16, 4))
-    >>> loss, aux = vicreg_from_stats(vicreg_stats(z, 2 * z))
+    >>> vicreg_stats((z, 2 * z)).outer1.shape
+    (4, 4)
   """
-  _check_pair(z1, z2)
-  dt = _compute_dtype(z1)
-  z1, z2 = z1.astype(dt), z2.astype(dt)
+  z = _two_views(views, "vicreg_stats", axis_name)
+  z1, z2 = z[0], z[1]
   n = parallel.global_batch_size(z1.shape[0], axis_name)
   return VICRegStats(
-      n=jnp.asarray(n, dt),
+      n=jnp.asarray(n, z.dtype),
       sum1=parallel.batch_sum(z1, axis_name),
       sum2=parallel.batch_sum(z2, axis_name),
       outer1=_psum_stat(z1.T @ z1, axis_name),
@@ -335,7 +341,7 @@ def vicreg_from_stats(
 
   Example:
     >>> z = jax.random.normal(jax.random.key(0), (16, 4))
-    >>> loss, aux = vicreg_from_stats(vicreg_stats(z, z), sim_coeff=10.0)
+    >>> loss, aux = vicreg_from_stats(vicreg_stats((z, z)), sim_coeff=10.0)
   """
   n = stats.n
   d = stats.sum1.shape[-1]

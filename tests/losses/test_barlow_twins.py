@@ -22,7 +22,12 @@ from ssljax.testing import assert_distributed_equivalence
 
 F32_RTOL = 1e-4
 
-_loss = jax.jit(bt.barlow_twins_loss, static_argnames=("axis_name",))
+_bt = jax.jit(bt.barlow_twins_loss, static_argnames=("axis_name",))
+
+
+def _loss(z1, z2, **kw):
+  """Barlow Twins loss of the pair (z1, z2): views [2, N, D]."""
+  return _bt(jnp.stack([jnp.asarray(z1), jnp.asarray(z2)]), **kw)
 
 
 def np_barlow(z1, z2, lambd=0.0051, eps=1e-5, scale=1.0):
@@ -113,10 +118,10 @@ def test_stats_path_equals_direct_and_is_additive():
   from_stats = jax.jit(bt.barlow_twins_from_stats)
   with jax.enable_x64(True):
     a1, a2 = jnp.asarray(z1) + 3.0, jnp.asarray(z2)
-    raw = stats_fn(a1, a2, center=False)
-    centred = stats_fn(a1, a2)
+    raw = stats_fn((a1, a2), center=False)
+    centred = stats_fn((a1, a2))
     # Raw statistics of two halves add up to those of the whole batch.
-    halves = [stats_fn(a1[s], a2[s], center=False) for s in (slice(0, 7), slice(7, 16))]
+    halves = [stats_fn((a1[s], a2[s]), center=False) for s in (slice(0, 7), slice(7, 16))]
     summed = jax.tree.map(lambda x, y: x + y, *halves)
     loss_summed, _ = from_stats(summed)
     loss_raw, _ = from_stats(raw)
@@ -136,12 +141,12 @@ def test_stats_path_equals_direct_and_is_additive():
 def test_sharded_stats_equal_global_stats():
   z1, z2 = _pair(16, 4, 9, np.float32)
   mesh = parallel.make_data_mesh()
-  spec = P(parallel.DATA_AXIS)
   f = jax.jit(jax.shard_map(
-      lambda a, b: tuple(bt.barlow_twins_stats(a, b, axis_name=parallel.DATA_AXIS)),
-      mesh=mesh, in_specs=(spec, spec), out_specs=P()))
-  got = f(jnp.asarray(z1), jnp.asarray(z2))
-  want = jax.jit(lambda a, b: tuple(bt.barlow_twins_stats(a, b)))(z1, z2)
+      lambda v: tuple(bt.barlow_twins_stats(v, axis_name=parallel.DATA_AXIS)),
+      mesh=mesh, in_specs=(P(None, parallel.DATA_AXIS),), out_specs=P()))
+  views = jnp.stack([jnp.asarray(z1), jnp.asarray(z2)])
+  got = f(views)
+  want = jax.jit(lambda v: tuple(bt.barlow_twins_stats(v)))(views)
   for x, y in zip(got, want):
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-5)
 
@@ -150,12 +155,12 @@ def test_gradients_and_hyperparameters():
   z1, z2 = _pair(5, 3, 10)
   with jax.enable_x64(True):
     a, b = jnp.asarray(z1), jnp.asarray(z2)
-    f = jax.jit(lambda x, y: bt.barlow_twins_loss(x, y, lambd=0.3)[0])
+    f = jax.jit(lambda x, y: bt.barlow_twins_loss((x, y), lambd=0.3)[0])
     g = jax.grad(f, argnums=(0, 1))(a, b)
     assert all(np.all(np.isfinite(x)) for x in g)
     check_grads(f, (a, b), order=1, modes=("rev",))
     # dL/dλ = scale · off_diag (the loss is linear in λ).
-    fl = jax.jit(lambda lam: bt.barlow_twins_loss(a, b, lambd=lam, scale_loss=0.5))
+    fl = jax.jit(lambda lam: bt.barlow_twins_loss((a, b), lambd=lam, scale_loss=0.5))
     (_, aux), dl = fl(0.01), jax.grad(lambda lam: fl(lam)[0])(0.01)
   np.testing.assert_allclose(float(dl), 0.5 * float(aux["off_diag"]), rtol=1e-12)
 
@@ -163,24 +168,46 @@ def test_gradients_and_hyperparameters():
 def test_jit_and_vmap_over_lambda():
   z1, z2 = _pair(8, 4, 11, np.float32)
   lams = jnp.array([0.0, 0.0051, 0.1], jnp.float32)
-  f = jax.jit(jax.vmap(lambda lam: bt.barlow_twins_loss(z1, z2, lambd=lam)[0]))
+  f = jax.jit(jax.vmap(lambda lam: bt.barlow_twins_loss((z1, z2), lambd=lam)[0]))
   for lam, got in zip(np.asarray(lams), np.asarray(f(lams))):
     np.testing.assert_allclose(got, np_barlow(z1, z2, float(lam))[0], rtol=F32_RTOL)
 
 
 def test_distributed_equivalence():
-  z1, z2 = _pair(16, 4, 12, np.float32)
-  fn = lambda a, b, axis_name=None: bt.barlow_twins_loss(a, b, axis_name=axis_name)[0]
-  assert_distributed_equivalence(fn, (z1, z2), batch_axes=(0, 0), argnums=(0, 1))
+  views = np.stack(_pair(16, 4, 12, np.float32))
+  fn = lambda v, axis_name=None: bt.barlow_twins_loss(v, axis_name=axis_name)[0]
+  assert_distributed_equivalence(fn, (views,), batch_axes=(1,), argnums=0)
+
+
+def test_sequence_input_equals_stacked_input_and_aux_scalars():
+  z1, z2 = _pair(8, 4, 13, np.float32)
+  stacked, aux = bt.barlow_twins_loss(np.stack([z1, z2]))
+  for seq in ([z1, z2], (z1, z2)):
+    got, got_aux = bt.barlow_twins_loss(seq)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(stacked))
+    for k in aux:
+      np.testing.assert_array_equal(np.asarray(got_aux[k]), np.asarray(aux[k]))
+    np.testing.assert_array_equal(np.asarray(bt.barlow_twins_stats(seq).cross),
+                                  np.asarray(bt.barlow_twins_stats(np.stack([z1, z2])).cross))
+  assert all(jnp.shape(v) == () for v in aux.values())
+
+
+@pytest.mark.parametrize("fn", [bt.barlow_twins_loss, bt.barlow_twins_stats])
+@pytest.mark.parametrize("views", [
+    np.ones((64, 2, 16), np.float32),          # examples-first [N, V, D]
+    np.ones((3, 8, 4), np.float32),            # V = 3
+    np.ones((8, 4), np.float32),               # rank 2
+    np.ones(4, np.float32),                    # rank 1
+    (np.ones((4, 3), np.float32), np.ones((4, 5), np.float32)),   # mismatched views
+], ids=["examples_first", "three_views", "rank2", "rank1", "mismatched"])
+def test_bad_layouts_raise(fn, views):
+  with pytest.raises(ValueError, match="views must be"):
+    fn(views)
 
 
 def test_value_errors():
-  with pytest.raises(ValueError, match="shape \\[N, D\\]"):
-    bt.barlow_twins_loss(jnp.ones(4), jnp.ones(4))
-  with pytest.raises(ValueError, match="same shape"):
-    bt.barlow_twins_loss(jnp.ones((4, 3)), jnp.ones((4, 5)))
   with pytest.raises(ValueError, match="floating"):
-    bt.barlow_twins_loss(jnp.ones((4, 3), jnp.int32), jnp.ones((4, 3), jnp.int32))
+    bt.barlow_twins_loss(jnp.ones((2, 4, 3), jnp.int32))
   bad = bt.BarlowTwinsStats(jnp.float32(4), jnp.ones(3), jnp.ones(3), jnp.ones(3), jnp.ones(3),
                             jnp.ones((3, 2)))
   with pytest.raises(ValueError, match="square"):

@@ -1,4 +1,4 @@
-"""Tests for ssljax.losses.simclr (NT-Xent, M-view NT-Xent, InfoNCE bound).
+"""Tests for ssljax.losses.simclr (NT-Xent for V = 2 and V > 2 views, InfoNCE bound).
 
 Float32 tolerance: logits are cosines / τ (|logit| ≤ 1/τ = 10 at τ = 0.1) fed
 to a log-sum-exp over ≤ 2N = 32 terms; float32 round-off in the normalisation
@@ -75,9 +75,22 @@ def _rand(shape, seed=0, dtype=np.float64):
 
 
 # One compilation per shape/dtype instead of op-by-op eager compiles (CPU time).
-_nt = jax.jit(simclr.nt_xent_loss, static_argnames=("view_reduction", "axis_name"))
-_mv = jax.jit(simclr.multiview_nt_xent_loss, static_argnames=("view_reduction", "axis_name"))
-_bound = jax.jit(simclr.info_nce_bound, static_argnames=("axis_name",))
+_ntx = jax.jit(simclr.nt_xent_loss, static_argnames=("view_reduction", "axis_name"))
+_bnd = jax.jit(simclr.info_nce_bound, static_argnames=("axis_name",))
+
+
+def _nt(z1, z2, **kw):
+  """Two-view NT-Xent of the pair (z1, z2): views [2, N, D]."""
+  return _ntx(jnp.stack([z1, z2]), **kw)
+
+
+def _mv(z, **kw):
+  """NT-Xent of views [V, N, D]."""
+  return _ntx(z, **kw)
+
+
+def _bound(z1, z2, **kw):
+  return _bnd(jnp.stack([z1, z2]), **kw)
 
 
 # ---------------------------------------------------------------- values
@@ -104,7 +117,8 @@ def test_nt_xent_float32_tolerance_and_official_defaults():
   np.testing.assert_allclose(float(got), 2 * np_nt_xent(z1, z2, 0.1, "mean"), rtol=F32_RTOL)
 
 
-@pytest.mark.parametrize("v,n,d", [(3, 4, 5), (4, 3, 2)])
+# N >= V: without axis_name, N < V is rejected as a likely examples-first [N, V, D] array.
+@pytest.mark.parametrize("v,n,d", [(3, 4, 5), (4, 4, 2)])
 def test_multiview_matches_numpy_float64(v, n, d):
   z = _rand((v, n, d), 7 + v)
   with jax.enable_x64(True):
@@ -189,21 +203,21 @@ def test_gradients_finite_and_check_grads():
   z1, z2 = _rand((3, 2), 19), _rand((3, 2), 20)
   with jax.enable_x64(True):
     a, b = jnp.asarray(z1), jnp.asarray(z2)
-    f = jax.jit(lambda x, y: simclr.nt_xent_loss(x, y, temperature=0.5)[0])
+    f = jax.jit(lambda x, y: simclr.nt_xent_loss((x, y), temperature=0.5)[0])
     g = jax.grad(f, argnums=(0, 1))(a, b)
     assert all(np.all(np.isfinite(x)) for x in g)
     check_grads(f, (a, b), order=1, modes=("rev",))
-    fm = jax.jit(lambda z: simclr.multiview_nt_xent_loss(z, temperature=0.5)[0])
-    check_grads(fm, (jnp.asarray(_rand((3, 2, 2), 21)),), order=1, modes=("rev",))
+    fm = jax.jit(lambda z: simclr.nt_xent_loss(z, temperature=0.5)[0])
+    check_grads(fm, (jnp.asarray(_rand((3, 3, 2), 21)),), order=1, modes=("rev",))
     # Gradient with respect to the temperature.
-    ft = jax.jit(lambda t: simclr.nt_xent_loss(a, b, temperature=t)[0])
+    ft = jax.jit(lambda t: simclr.nt_xent_loss((a, b), temperature=t)[0])
     check_grads(ft, (jnp.float64(0.3),), order=1, modes=("rev",))
 
 
 def test_jit_and_vmap_over_temperature():
   z1, z2 = _rand((6, 4), 22, np.float32), _rand((6, 4), 23, np.float32)
   taus = jnp.array([0.1, 0.2, 0.5], jnp.float32)
-  f = jax.jit(jax.vmap(lambda t: simclr.nt_xent_loss(z1, z2, temperature=t)[0]))
+  f = jax.jit(jax.vmap(lambda t: simclr.nt_xent_loss((z1, z2), temperature=t)[0]))
   for t, got in zip(np.asarray(taus), np.asarray(f(taus))):
     np.testing.assert_allclose(got, np_nt_xent(z1, z2, float(t)), rtol=F32_RTOL)
 
@@ -211,52 +225,75 @@ def test_jit_and_vmap_over_temperature():
 # ---------------------------------------------------------------- distributed
 def test_distributed_equivalence_nt_xent():
   # view_reduction='mean' is covered through info_nce_bound below.
-  z1, z2 = _rand((16, 4), 24, np.float32), _rand((16, 4), 25, np.float32)
-  fn = lambda a, b, axis_name=None: simclr.nt_xent_loss(
-      a, b, temperature=0.2, axis_name=axis_name)[0]
-  assert_distributed_equivalence(fn, (z1, z2), batch_axes=(0, 0), argnums=(0, 1))
+  z = _rand((2, 16, 4), 24, np.float32)
+  fn = lambda a, axis_name=None: simclr.nt_xent_loss(a, temperature=0.2, axis_name=axis_name)[0]
+  assert_distributed_equivalence(fn, (z,), batch_axes=(1,), argnums=0)
 
 
 def test_distributed_equivalence_multiview_and_bound():
   z = _rand((3, 8, 4), 26, np.float32)
-  fn = lambda a, axis_name=None: simclr.multiview_nt_xent_loss(
-      a, temperature=0.3, axis_name=axis_name)[0]
+  fn = lambda a, axis_name=None: simclr.nt_xent_loss(a, temperature=0.3, axis_name=axis_name)[0]
   assert_distributed_equivalence(fn, (z,), batch_axes=(1,), argnums=0)
-  z1, z2 = _rand((8, 4), 27, np.float32), _rand((8, 4), 28, np.float32)
-  fb = lambda a, b, axis_name=None: simclr.info_nce_bound(a, b, axis_name=axis_name)[0]
-  assert_distributed_equivalence(fb, (z1, z2), batch_axes=(0, 0), argnums=(0, 1))
+  zb = _rand((2, 8, 4), 27, np.float32)
+  fb = lambda a, axis_name=None: simclr.info_nce_bound(a, axis_name=axis_name)[0]
+  assert_distributed_equivalence(fb, (zb,), batch_axes=(1,), argnums=0)
 
 
 def test_distributed_aux_matches_single_device():
-  z1, z2 = _rand((16, 3), 29, np.float32), _rand((16, 3), 30, np.float32)
+  z = _rand((2, 16, 3), 29, np.float32)
   mesh = parallel.make_data_mesh()
   sharded = jax.jit(jax.shard_map(
-      lambda a, b: simclr.nt_xent_loss(a, b, axis_name=parallel.DATA_AXIS)[1], mesh=mesh,
-      in_specs=(P(parallel.DATA_AXIS), P(parallel.DATA_AXIS)), out_specs=P()))
-  got = sharded(jnp.asarray(z1), jnp.asarray(z2))
-  _, want = _nt(jnp.asarray(z1), jnp.asarray(z2))
+      lambda a: simclr.nt_xent_loss(a, axis_name=parallel.DATA_AXIS)[1], mesh=mesh,
+      in_specs=(P(None, parallel.DATA_AXIS),), out_specs=P()))
+  got = sharded(jnp.asarray(z))
+  _, want = _mv(jnp.asarray(z))
   for k in want:
     np.testing.assert_allclose(float(got[k]), float(want[k]), rtol=1e-5, err_msg=k)
 
 
+# ---------------------------------------------------------------- layout
+def test_sequence_input_equals_stacked_input_and_aux_scalars():
+  z = _rand((3, 6, 4), 31, np.float32)
+  stacked, aux = _mv(jnp.asarray(z))
+  for seq in (list(z), tuple(z)):
+    got, got_aux = simclr.nt_xent_loss(seq)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(stacked))
+    for k in aux:
+      np.testing.assert_array_equal(np.asarray(got_aux[k]), np.asarray(aux[k]))
+  bound, bound_aux = simclr.info_nce_bound((z[0], z[1]))
+  np.testing.assert_array_equal(np.asarray(bound), np.asarray(_bnd(jnp.asarray(z[:2]))[0]))
+  for a in (aux, bound_aux):
+    assert all(jnp.shape(v) == () for v in a.values()), a
+
+
+@pytest.mark.parametrize("fn", [simclr.nt_xent_loss, simclr.info_nce_bound])
+@pytest.mark.parametrize("views", [
+    np.ones((64, 2, 16), np.float32),          # examples-first [N, V, D]
+    np.ones((1, 8, 4), np.float32),            # V = 1
+    np.ones((8, 4), np.float32),               # rank 2
+    np.ones((2, 8, 4, 1), np.float32),         # rank 4
+    (np.ones((8, 4), np.float32), np.ones((8, 5), np.float32)),   # mismatched views
+], ids=["examples_first", "one_view", "rank2", "rank4", "mismatched"])
+def test_bad_layouts_raise(fn, views):
+  with pytest.raises(ValueError, match="views must be"):
+    fn(views)
+
+
+def test_info_nce_bound_needs_two_views():
+  with pytest.raises(ValueError, match="V=2"):
+    simclr.info_nce_bound(np.ones((3, 8, 4), np.float32))
+
+
 # ---------------------------------------------------------------- errors
-@pytest.mark.parametrize("kwargs,shapes,match", [
-    ({}, ((4,), (4,)), "shape \\[N, D\\]"),
-    ({}, ((4, 3), (5, 3)), "same shape"),
-    ({"temperature": 0.0}, ((4, 3), (4, 3)), "temperature"),
-    ({"view_reduction": "avg"}, ((4, 3), (4, 3)), "view_reduction"),
+@pytest.mark.parametrize("kwargs,match", [
+    ({"temperature": 0.0}, "temperature"),
+    ({"view_reduction": "avg"}, "view_reduction"),
 ])
-def test_value_errors(kwargs, shapes, match):
-  a, b = jnp.ones(shapes[0]), jnp.ones(shapes[1])
+def test_value_errors(kwargs, match):
   with pytest.raises(ValueError, match=match):
-    simclr.nt_xent_loss(a, b, **kwargs)
+    simclr.nt_xent_loss(jnp.ones((2, 4, 3)), **kwargs)
 
 
-def test_multiview_value_errors():
-  with pytest.raises(ValueError, match="\\[V, N, D\\]"):
-    simclr.multiview_nt_xent_loss(jnp.ones((4, 3)))
-  with pytest.raises(ValueError, match="at least 2 views"):
-    simclr.multiview_nt_xent_loss(jnp.ones((1, 4, 3)))
+def test_integer_views_raise():
   with pytest.raises(ValueError, match="floating"):
-    simclr.multiview_nt_xent_loss(jnp.ones((2, 4, 3), jnp.int32))
-
+    simclr.nt_xent_loss(jnp.ones((2, 4, 3), jnp.int32))

@@ -23,7 +23,16 @@ F32_RTOL, F32_ATOL = 2e-5, 1e-5
 
 _kl = jax.jit(superinfo.gaussian_kl)
 _skl = jax.jit(superinfo.skl_superfluous_terms)
-_loss = jax.jit(superinfo.superinfo_loss, static_argnames=("axis_name",))
+_si = jax.jit(superinfo.superinfo_loss, static_argnames=("axis_name",))
+
+
+def _stack(a, b):
+  return None if a is None else jnp.stack([jnp.asarray(a), jnp.asarray(b)])
+
+
+def _loss(mu1, mu2, *, logvar1=None, logvar2=None, z1=None, z2=None, **kw):
+  """The loss in the former per-view keywords: views = means, logvars, samples [2, N, ·]."""
+  return _si(_stack(mu1, mu2), logvars=_stack(logvar1, logvar2), samples=_stack(z1, z2), **kw)
 
 
 # ---------------------------------------------------------------- references
@@ -100,14 +109,14 @@ def test_superfluous_terms_fixed_and_mixed_sigma():
   mu1, mu2, lv1, _ = _inputs(5, 4, 2)
   sigma = 0.3
   with jax.enable_x64(True):
-    kl12, kl21 = _skl(jnp.asarray(mu1), jnp.asarray(mu2), fixed_sigma=sigma)
-    m12, m21 = _skl(jnp.asarray(mu1), jnp.asarray(mu2), logvar1=jnp.asarray(lv1),
-                    fixed_sigma=sigma)
+    kl12, kl21 = _skl(_stack(mu1, mu2), fixed_sigma=sigma)
+    # Mixed: view 1 has its own log-variances, view 2 the fixed σ (log σ² = 2 log σ).
+    lv_fixed = np.full_like(mu2, 2 * math.log(sigma))
+    m12, m21 = _skl(_stack(mu1, mu2), logvars=_stack(lv1, lv_fixed))
   # Both fixed: KL12 = KL21 = ||μ1 − μ2||² / (2σ²).
   want = np.sum((mu1 - mu2) ** 2, axis=1) / (2 * sigma ** 2)
   np.testing.assert_allclose(np.asarray(kl12), want, rtol=1e-10)
   np.testing.assert_allclose(np.asarray(kl21), want, rtol=1e-10)
-  lv_fixed = np.full_like(mu2, 2 * math.log(sigma))
   np.testing.assert_allclose(np.asarray(m12), np_kl(mu1, lv1, mu2, lv_fixed), rtol=1e-10)
   np.testing.assert_allclose(np.asarray(m21), np_kl(mu2, lv_fixed, mu1, lv1), rtol=1e-10)
 
@@ -166,7 +175,7 @@ def test_vmap_over_coefficients_is_linear():
   mu1, mu2, lv1, lv2 = _inputs(6, 3, 50, np.float32)
   coefs = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.5, -0.2, 0.3]])
   f = jax.jit(jax.vmap(lambda c: superinfo.superinfo_loss(
-      mu1, mu2, logvar1=lv1, logvar2=lv2, coef_predictive=c[0], coef_superfluous1=c[1],
+      (mu1, mu2), logvars=(lv1, lv2), coef_predictive=c[0], coef_superfluous1=c[1],
       coef_superfluous2=c[2])))
   losses, aux = f(coefs)
   losses = np.asarray(losses)
@@ -181,13 +190,13 @@ def test_gradients_and_check_grads():
   with jax.enable_x64(True):
     args = tuple(map(jnp.asarray, (mu1, mu2, lv1, lv2)))
     f = jax.jit(lambda a, b, c, d: superinfo.superinfo_loss(
-        a, b, logvar1=c, logvar2=d, coef_superfluous1=0.1, coef_superfluous2=0.2,
+        (a, b), logvars=(c, d), coef_superfluous1=0.1, coef_superfluous2=0.2,
         temperature=0.5)[0])
     grads = jax.grad(f, argnums=(0, 1, 2, 3))(*args)
     assert all(np.all(np.isfinite(g)) for g in grads)
     check_grads(f, args, order=1, modes=("rev",))
     # Fixed σ as a traced hyper-parameter.
-    fs = jax.jit(lambda s: superinfo.superinfo_loss(args[0], args[1], fixed_sigma=s)[0])
+    fs = jax.jit(lambda s: superinfo.superinfo_loss(args[:2], fixed_sigma=s)[0])
     check_grads(fs, (jnp.float64(0.5),), order=1, modes=("rev",))
 
 
@@ -204,24 +213,57 @@ def test_reparameterize():
 
 def test_distributed_equivalence():
   mu1, mu2, lv1, lv2 = _inputs(16, 4, 70, np.float32)
-  fn = lambda a, b, c, d, axis_name=None: superinfo.superinfo_loss(
-      a, b, logvar1=c, logvar2=d, coef_superfluous1=0.05, coef_superfluous2=0.02,
-      axis_name=axis_name)[0]
-  assert_distributed_equivalence(fn, (mu1, mu2, lv1, lv2), batch_axes=(0, 0, 0, 0),
-                                 argnums=(0, 1, 2, 3))
+  fn = lambda m, lv, axis_name=None: superinfo.superinfo_loss(
+      m, logvars=lv, coef_superfluous1=0.05, coef_superfluous2=0.02, axis_name=axis_name)[0]
+  assert_distributed_equivalence(fn, (np.stack([mu1, mu2]), np.stack([lv1, lv2])),
+                                 batch_axes=(1, 1), argnums=(0, 1))
+  samples = _rand((2, 16, 6), 71, np.float32)
+  fs = lambda m, s, axis_name=None: superinfo.superinfo_loss(
+      m, samples=s, coef_superfluous1=0.05, axis_name=axis_name)[0]
+  assert_distributed_equivalence(fs, (np.stack([mu1, mu2]), samples), batch_axes=(1, 1),
+                                 argnums=(0, 1))
+
+
+def test_sequence_input_equals_stacked_input_and_aux_scalars():
+  mu1, mu2, lv1, lv2 = _inputs(6, 3, 80, np.float32)
+  z = _rand((2, 6, 5), 81, np.float32)
+  want, aux = superinfo.superinfo_loss(np.stack([mu1, mu2]), logvars=np.stack([lv1, lv2]),
+                                       samples=z, coef_superfluous1=0.1)
+  for seq in (list, tuple):
+    got, got_aux = superinfo.superinfo_loss(seq((mu1, mu2)), logvars=seq((lv1, lv2)),
+                                            samples=seq(z), coef_superfluous1=0.1)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    for k in aux:
+      np.testing.assert_array_equal(np.asarray(got_aux[k]), np.asarray(aux[k]))
+  assert all(jnp.shape(v) == () for v in aux.values())
+
+
+@pytest.mark.parametrize("bad", [
+    np.ones((64, 2, 16), np.float32),          # examples-first [N, V, D]
+    np.ones((3, 8, 4), np.float32),            # V = 3
+    np.ones((8, 4), np.float32),               # rank 2
+    (np.ones((8, 4), np.float32), np.ones((8, 5), np.float32)),   # mismatched views
+], ids=["examples_first", "three_views", "rank2", "mismatched"])
+def test_bad_layouts_raise(bad):
+  good = np.ones((2, 8, 4), np.float32)
+  with pytest.raises(ValueError, match="views must be"):
+    superinfo.superinfo_loss(bad)
+  with pytest.raises(ValueError, match="views must be"):
+    superinfo.skl_superfluous_terms(bad)
+  with pytest.raises(ValueError, match="logvars must be"):
+    superinfo.superinfo_loss(good, logvars=bad)
+  with pytest.raises(ValueError, match="samples must be"):
+    superinfo.superinfo_loss(good, samples=bad)
 
 
 def test_value_errors():
   a = jnp.ones((4, 3))
+  means = jnp.ones((2, 4, 3))
   with pytest.raises(ValueError, match="same shape"):
     superinfo.gaussian_kl(a, a, jnp.ones((4, 2)), a)
-  with pytest.raises(ValueError, match="\\[N, D\\]"):
-    superinfo.skl_superfluous_terms(a, jnp.ones((5, 3)))
-  with pytest.raises(ValueError, match="logvar1"):
-    superinfo.skl_superfluous_terms(a, a, logvar1=jnp.ones((4, 2)))
+  with pytest.raises(ValueError, match="logvars"):
+    superinfo.skl_superfluous_terms(means, logvars=jnp.ones((2, 4, 2)))
   with pytest.raises(ValueError, match="fixed_sigma"):
-    superinfo.skl_superfluous_terms(a, a, fixed_sigma=0.0)
-  with pytest.raises(ValueError, match="both z1 and z2"):
-    superinfo.superinfo_loss(a, a, z1=a)
-  with pytest.raises(ValueError, match="z1 must have shape"):
-    superinfo.superinfo_loss(a, a, z1=jnp.ones((5, 3)), z2=jnp.ones((5, 3)))
+    superinfo.skl_superfluous_terms(means, fixed_sigma=0.0)
+  with pytest.raises(ValueError, match="share V and N"):
+    superinfo.superinfo_loss(means, samples=jnp.ones((2, 5, 3)))

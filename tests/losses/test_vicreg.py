@@ -20,18 +20,35 @@ from ssljax.testing import assert_distributed_equivalence
 F32_RTOL = 1e-5
 
 # Jitted entry points: one compilation per shape instead of one per primitive.
-_loss = jax.jit(vicreg.vicreg_loss)
-_stats = jax.jit(vicreg.vicreg_stats)
+_vic = jax.jit(vicreg.vicreg_loss)
+_vstats = jax.jit(vicreg.vicreg_stats)
 _from_stats = jax.jit(vicreg.vicreg_from_stats)
-_inv = jax.jit(vicreg.invariance_term)
+_vinv = jax.jit(vicreg.invariance_term)
 _var = jax.jit(vicreg.variance_term)
 _cov = jax.jit(vicreg.covariance_term)
 SHAPES = [(8, 4), (16, 3), (32, 16), (6, 9)]  # includes D > N
 
 
+def _views(z1, z2):
+  return jnp.stack([jnp.asarray(z1), jnp.asarray(z2)])
+
+
+def _loss(z1, z2, **kw):
+  """VICReg loss of the pair (z1, z2): views [2, N, D]."""
+  return _vic(_views(z1, z2), **kw)
+
+
+def _stats(z1, z2):
+  return _vstats(_views(z1, z2))
+
+
+def _inv(z1, z2):
+  return _vinv(_views(z1, z2))
+
+
 # ---------------------------------------------------------------- reference
 def np_vicreg(z1, z2, sim=25.0, std=25.0, cov=1.0, eps=1e-4):
-  """Official facebookresearch/vicreg formula, written from the research note (float64)."""
+  """Official facebookresearch/vicreg main_vicreg.py formula (float64)."""
   z1 = np.asarray(z1, np.float64)
   z2 = np.asarray(z2, np.float64)
   d = z1.shape[1]
@@ -63,9 +80,9 @@ def _pair(seed, n, d, dtype=np.float64, offset=0.0, noise=0.5):
 @jax.jit
 def _all_values(z1, z2):
   """Every public value for one pair, in one compilation (keeps the suite fast)."""
-  loss, aux = vicreg.vicreg_loss(z1, z2)
-  s_loss, s_aux = vicreg.vicreg_from_stats(vicreg.vicreg_stats(z1, z2))
-  blocks = dict(invariance=vicreg.invariance_term(z1, z2),
+  loss, aux = vicreg.vicreg_loss((z1, z2))
+  s_loss, s_aux = vicreg.vicreg_from_stats(vicreg.vicreg_stats((z1, z2)))
+  blocks = dict(invariance=vicreg.invariance_term((z1, z2)),
                 variance=(vicreg.variance_term(z1) + vicreg.variance_term(z2)) / 2,
                 covariance=vicreg.covariance_term(z1) + vicreg.covariance_term(z2))
   return loss, aux, s_loss, s_aux, blocks
@@ -196,8 +213,8 @@ def test_view_swap_symmetry_and_permutation_invariance():
 def test_jit_grad_and_finite_difference_gradients():
   z1, z2 = _pair(9, 6, 3, dtype=np.float32)
   # jit vs eager (op-by-op) execution of the same kernel.
-  np.testing.assert_allclose(_loss(z1, z2)[0], vicreg.vicreg_loss(z1, z2)[0], rtol=1e-6)
-  g = jax.jit(jax.grad(lambda a, b: vicreg.vicreg_loss(a, b)[0], argnums=(0, 1)))(z1, z2)
+  np.testing.assert_allclose(_loss(z1, z2)[0], vicreg.vicreg_loss((z1, z2))[0], rtol=1e-6)
+  g = jax.jit(jax.grad(lambda a, b: vicreg.vicreg_loss((a, b))[0], argnums=(0, 1)))(z1, z2)
   assert all(np.all(np.isfinite(x)) for x in g)
   with jax.enable_x64(True):
     args = tuple(jnp.asarray(x, jnp.float64) for x in (z1, z2))
@@ -216,34 +233,61 @@ def test_vmap_over_hyperparameters():
 
 
 def test_input_validation():
-  z = jnp.ones((8, 4))
-  with pytest.raises(ValueError, match="same shape"):
-    _loss(z, jnp.ones((8, 5)))
-  with pytest.raises(ValueError, match=r"\[N, D\]"):
-    _loss(jnp.ones((8,)), jnp.ones((8,)))
-  with pytest.raises(ValueError, match="at least 2"):
-    _loss(jnp.ones((1, 4)), jnp.ones((1, 4)))
+  with pytest.raises(ValueError, match="views must be"):
+    _vic((jnp.ones((8, 4)), jnp.ones((8, 5))))
   with pytest.raises(ValueError, match="at least 2"):
     _var(jnp.ones((1, 4)))
   with pytest.raises(ValueError, match=r"\[N, D\]"):
     _cov(jnp.ones((2, 3, 4)))
+  with pytest.raises(ValueError, match=r"\[N, D\]"):
+    _var(jnp.ones((8,)))
+
+
+@pytest.mark.parametrize("fn", [vicreg.vicreg_loss, vicreg.vicreg_stats, vicreg.invariance_term])
+@pytest.mark.parametrize("views", [
+    np.ones((64, 2, 16), np.float32),          # examples-first [N, V, D]
+    np.ones((3, 8, 4), np.float32),            # V = 3
+    np.ones((8, 4), np.float32),               # rank 2
+    np.ones((2, 1, 4), np.float32),            # N = 1 < V
+    (np.ones((8, 4), np.float32), np.ones((8, 5), np.float32)),   # mismatched views
+], ids=["examples_first", "three_views", "rank2", "one_example", "mismatched"])
+def test_bad_layouts_raise(fn, views):
+  with pytest.raises(ValueError, match="views must be"):
+    fn(views)
+
+
+def test_sequence_input_equals_stacked_input_and_aux_scalars():
+  z1, z2 = _pair(3, 8, 4, dtype=np.float32)
+  stacked = np.stack([z1, z2])
+  want, aux = vicreg.vicreg_loss(stacked)
+  for seq in ([z1, z2], (z1, z2)):
+    got, got_aux = vicreg.vicreg_loss(seq)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    for k in aux:
+      np.testing.assert_array_equal(np.asarray(got_aux[k]), np.asarray(aux[k]))
+    np.testing.assert_array_equal(np.asarray(vicreg.invariance_term(seq)),
+                                  np.asarray(vicreg.invariance_term(stacked)))
+    jax.tree.map(np.testing.assert_array_equal, vicreg.vicreg_stats(seq),
+                 vicreg.vicreg_stats(stacked))
+  assert all(jnp.shape(v) == () for v in aux.values())
+  assert all(jnp.shape(v) == () for v in vicreg.vicreg_from_stats(vicreg.vicreg_stats(seq))[1].values())
 
 
 # ---------------------------------------------------------------- distributed
 DIST_KERNELS = {
-    "vicreg_loss": lambda a, b, axis_name: vicreg.vicreg_loss(a, b, axis_name=axis_name)[0],
-    "stats_path": lambda a, b, axis_name: vicreg.vicreg_from_stats(
-        vicreg.vicreg_stats(a, b, axis_name=axis_name))[0],
-    "invariance": lambda a, b, axis_name: vicreg.invariance_term(a, b, axis_name=axis_name),
-    "variance": lambda a, b, axis_name: (vicreg.variance_term(a, axis_name=axis_name)
-                                         + 2.0 * vicreg.variance_term(b, axis_name=axis_name)),
-    "covariance": lambda a, b, axis_name: (vicreg.covariance_term(a, axis_name=axis_name)
-                                           + 2.0 * vicreg.covariance_term(b, axis_name=axis_name)),
+    "vicreg_loss": lambda v, axis_name: vicreg.vicreg_loss(v, axis_name=axis_name)[0],
+    "stats_path": lambda v, axis_name: vicreg.vicreg_from_stats(
+        vicreg.vicreg_stats(v, axis_name=axis_name))[0],
+    "invariance": lambda v, axis_name: vicreg.invariance_term(v, axis_name=axis_name),
+    "variance": lambda v, axis_name: (vicreg.variance_term(v[0], axis_name=axis_name)
+                                      + 2.0 * vicreg.variance_term(v[1], axis_name=axis_name)),
+    "covariance": lambda v, axis_name: (vicreg.covariance_term(v[0], axis_name=axis_name)
+                                        + 2.0 * vicreg.covariance_term(v[1], axis_name=axis_name)),
 }
 
 
 @pytest.mark.parametrize("name", sorted(DIST_KERNELS))
 def test_distributed_equivalence(name):
   """8 devices × 2 rows: value and gradient equal in single, jit (Auto mesh) and shard_map modes."""
-  z1, z2 = _pair(21, 16, 6, dtype=np.float32)
-  assert_distributed_equivalence(DIST_KERNELS[name], (z1, z2), batch_axes=(0, 0), argnums=(0, 1))
+  views = np.stack(_pair(21, 16, 6, dtype=np.float32))
+  assert_distributed_equivalence(DIST_KERNELS[name], (views,), batch_axes=(1,), argnums=0)
