@@ -1,16 +1,23 @@
 """Loss kernels: pure functions of arrays, for notebooks and the train-step factory.
 
-Every kernel works on the *global* batch with ``axis_name=None`` (one device,
-or inside the jitted train step, where XLA inserts the collectives) and on
-per-device shards with ``axis_name='data'`` inside ``jax.shard_map`` / legacy
-``jax.pmap``. Most return ``(loss, aux)``; stateful ones (CorInfoMax) take and
-return their state.
+Every kernel follows one contract (``docs/kernels.md``): ``views`` first
+(``[V, N, D]`` or a sequence of V ``[N, D]`` arrays), keyword-only
+hyper-parameters with the official defaults, ``key=`` where it samples, and
+``(loss, aux)`` returned — ``(loss, aux, new_state)`` with ``state=`` for
+running statistics (CorInfoMax). It works on the *global* batch with
+``axis_name=None`` (one device, or inside the jitted train step, where XLA
+inserts the collectives) and on per-device shards with ``axis_name='data'``
+inside ``jax.shard_map``. A layout it cannot read raises a ValueError.
 
 Example:
-  >>> import jax, ssljax.losses as L
-  >>> z1, z2 = jax.random.normal(jax.random.key(0), (2, 256, 64))
-  >>> loss, aux = L.vicreg_loss(z1, z2)
-  >>> loss, aux = L.nt_xent_loss(z1, z2, temperature=0.2)
+  >>> import jax, jax.numpy as jnp, ssljax.losses as L
+  >>> views = jax.random.normal(jax.random.key(0), (2, 256, 64))   # [V=2, N, D]
+  >>> loss, aux = L.vicreg_loss(views)
+  >>> loss, aux = L.nt_xent_loss(views, temperature=0.2)
+  >>> loss, aux, state = L.corinfomax_loss(views)
+  >>> loss, aux = L.ssl_hsic_loss(views, key=jax.random.key(1))
+  >>> sorted(aux)
+  ['hsic_zy', 'hsic_zz', 'scale']
 """
 
 from ssljax.losses.barlow_twins import (BarlowTwinsStats, barlow_twins_from_stats, barlow_twins_loss,

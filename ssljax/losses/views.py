@@ -66,7 +66,7 @@ def as_views(views: ViewsLike, *, kernel: str, num_views: Optional[int] = None,
     raise ValueError(f"{kernel}: {layout}; got an array of shape {tuple(shape)}, i.e. {v} views "
                      f"of {n} examples. If it is examples-first [N, V, D], pass "
                      f"jnp.swapaxes({name}, 0, 1)")
-  return views
+  return jnp.asarray(views)  # NumPy input computes in JAX like everything else
 
 
 def same_layout(a: jax.Array, b: jax.Array, *, kernel: str, names: tuple[str, str]) -> None:
