@@ -3,7 +3,8 @@
 from setuptools import find_packages, setup
 
 # The stack is bounded so that a fresh machine resolves the versions the code
-# and its tests were written against (see ../shared/research/environment.md).
+# and its tests were written against: the lower bounds are the tested releases,
+# the upper bounds exclude the next minor release of each (JAX-stack APIs move).
 INSTALL_REQUIRES = [
     "jax>=0.10.2,<0.11",
     "jaxlib>=0.10.2,<0.11",

@@ -24,6 +24,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 TEST_TIMEOUT_SECONDS = 300
 
 
+def pytest_configure(config):
+  # `pytest -m "not slow"` is the fast developer loop; CI runs everything.
+  config.addinivalue_line(
+      "markers", "slow: runs subprocesses, a notebook kernel or a script (tens of seconds); "
+      "deselect with -m 'not slow'")
+
+
 def pytest_collection_modifyitems(config, items):
   import pytest
   if not config.pluginmanager.hasplugin("timeout"):

@@ -18,10 +18,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLOTS = ("rff", "logdet_mi", "pid", "entropy")
 
 
+@pytest.mark.slow  # runs experiments/estimators.py in a subprocess
 def test_quick_run_writes_report_and_sane_numbers(tmp_path):
   out = str(tmp_path)
   json_path = os.path.join(out, "summary.json")

@@ -104,6 +104,7 @@ def _floats(pattern: str, text: str) -> list[tuple[float, ...]]:
 _ATOMS = r"R=(\S+) U1=(\S+) U2=(\S+) S=(\S+)"
 
 
+@pytest.mark.slow  # executes the notebook in a kernel
 def test_notebook_runs_without_errors(executed):
   text, nb, _ = executed
   for cell in nb.cells:
@@ -117,6 +118,7 @@ def test_notebook_runs_without_errors(executed):
   assert _read_committed() == _load_generator().render()
 
 
+@pytest.mark.slow  # executes the notebook in a kernel
 def test_training_loss_decreases(executed):
   text, _, _ = executed
   steps = _floats(r"step +\d+  VICReg loss +(\S+)", text)
@@ -126,6 +128,7 @@ def test_training_loss_decreases(executed):
   assert last < 0.95 * first
 
 
+@pytest.mark.slow  # executes the notebook in a kernel
 def test_pid_values_match_ground_truth(executed):
   text, _, _ = executed
   half_ln = lambda x: 0.5 * math.log(x)
@@ -145,6 +148,7 @@ def test_pid_values_match_ground_truth(executed):
   assert and_nats == pytest.approx(tuple(v * math.log(2.0) for v in and_bits), abs=2e-4)
 
 
+@pytest.mark.slow  # executes the notebook in a kernel
 def test_hyperparameter_sweeps(executed):
   text, _, _ = executed
   hsic = _floats(r"gamma=(\S+)  loss=(\S+)  \|grad\|=(\S+)", text)

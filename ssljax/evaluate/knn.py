@@ -12,7 +12,7 @@ cosine branch) and lightly (``lightly/utils/knn.py``, ``knn_predict``):
 
 and the prediction is ``argmax_c score_ic``. Neither reference normalises the
 scores, so nor do we. Defaults k=200, T=0.1 are lightly's benchmark settings
-(``../shared/research/anchors.md`` §1.2); solo-learn's class defaults are
+(``lightly/benchmarks/imagenet/resnet50/knn_eval.py``); solo-learn's class defaults are
 k=20, T=0.07. solo-learn also offers a Euclidean variant (weights
 1/(d + eps)); only the cosine version is implemented here. solo-learn L2-
 normalises features before they reach the classifier; here the kernel does it.
@@ -30,11 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-
-def _l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
-  # x / max(||x||, eps), as torch.nn.functional.normalize.
-  norm = jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True))
-  return x / jnp.maximum(norm, eps)
+from ssljax.ops import l2_normalize
 
 
 @functools.partial(jax.jit, static_argnames=("num_classes", "k", "chunk_size"))
@@ -42,8 +38,8 @@ def _knn_scores(train_features, train_labels, test_features, temperature, *, num
                 chunk_size):
   # float32 at least; float64 inputs stay float64 under jax.enable_x64.
   dtype = jnp.result_type(train_features.dtype, test_features.dtype, jnp.float32)
-  train = _l2_normalize(train_features.astype(dtype))
-  test = _l2_normalize(test_features.astype(dtype))
+  train = l2_normalize(train_features.astype(dtype))
+  test = l2_normalize(test_features.astype(dtype))
   n = test.shape[0]
   num_chunks = -(-n // chunk_size)
   pad = num_chunks * chunk_size - n
@@ -83,9 +79,18 @@ def knn_predict(train_features: jax.Array, train_labels: jax.Array, test_feature
     gives the prediction. Scores are differentiable in the features and in
     ``temperature`` (which may be a traced value, e.g. under ``jax.vmap``).
 
-  Example:
-    >>> scores = knn_predict(train_z, train_y, test_z, num_classes=10)
-    >>> topk_accuracy(scores, test_y, ks=(1, 5))
+  Example (two well-separated classes):
+    >>> import jax, jax.numpy as jnp
+    >>> centres = 4.0 * jnp.eye(2)                          # class c points along axis c
+    >>> train_y = jnp.arange(40) % 2
+    >>> train_z = centres[train_y] + jax.random.normal(jax.random.key(0), (40, 2))
+    >>> test_y = jnp.arange(10) % 2
+    >>> test_z = centres[test_y] + jax.random.normal(jax.random.key(1), (10, 2))
+    >>> scores = knn_predict(train_z, train_y, test_z, num_classes=2, k=5)
+    >>> scores.shape
+    (10, 2)
+    >>> float(topk_accuracy(scores, test_y, ks=(1,))["top1"])
+    1.0
   """
   if train_features.ndim != 2 or test_features.ndim != 2:
     raise ValueError(f"knn_predict expects train_features [M, F] and test_features [N, F], got "

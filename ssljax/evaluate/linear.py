@@ -5,8 +5,8 @@ Offline probe ("linear evaluation protocol"). A softmax-regression classifier
   logits = normalize(x) @ W + b,   loss = mean_i CE(softmax(logits_i), y_i)
 
 is trained with SGD + momentum on features held in memory. The recipe follows
-the SSL-HSIC / BYOL evaluation (``../shared/research/ssl_hsic_corinfomax.md``
-§1.6: SGD, momentum 0.9, no Nesterov, no weight decay, cosine schedule) with
+the SSL-HSIC / BYOL evaluation (``deepmind/ssl_hsic`` ``ssl_hsic/eval_config.py``:
+SGD, momentum 0.9, no Nesterov, no weight decay, cosine schedule) with
 two simplifications that suit pre-computed features: there is no data
 augmentation (features are computed once, on un-augmented images, whereas
 SSL-HSIC re-encodes random crops and flips every step), and the weights are
@@ -22,7 +22,7 @@ returned ``LinearProbe`` so that ``linear_probe_predict`` applies the same map):
 * ``None``: raw features.
 
 Online probe. ``online_probe_loss`` is the stop-gradient classifier that
-BYOL, SSL-HSIC (§1.4) and solo-learn train jointly with the SSL objective to
+BYOL, SSL-HSIC (``ssl_hsic/experiment.py``) and solo-learn train jointly with the SSL objective to
 monitor the representation: its gradient never reaches the encoder.
 """
 
@@ -38,6 +38,7 @@ import optax
 from flax import struct
 
 from ssljax import parallel
+from ssljax.ops import l2_normalize
 
 _NORMALIZE = ("standardize", "l2", None)
 _SCHEDULES = ("cosine", "constant")
@@ -62,11 +63,6 @@ class LinearProbe:
   normalize: Optional[str] = struct.field(pytree_node=False, default=None)
 
 
-def _l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
-  norm = jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True))
-  return x / jnp.maximum(norm, eps)
-
-
 @functools.partial(jax.jit, static_argnames="normalize")
 def _fit_normalization(x, *, normalize):
   """Per-feature ``(mean, scale)`` such that the probe sees ``(x - mean) * scale``."""
@@ -83,7 +79,7 @@ def _fit_normalization(x, *, normalize):
 @functools.partial(jax.jit, static_argnums=3)
 def _apply_normalization(x, mean, scale, normalize):
   if normalize == "l2":
-    x = _l2_normalize(x)
+    x = l2_normalize(x)
   return (x - mean) * scale
 
 
@@ -128,10 +124,17 @@ def train_linear_probe(train_features, train_labels, *, num_classes: int, epochs
   Returns:
     a ``LinearProbe``; predict with ``linear_probe_predict(probe, features)``.
 
-  Example:
-    >>> probe = train_linear_probe(z_train, y_train, num_classes=10, epochs=100,
-    ...                            batch_size=256, learning_rate=0.1)
-    >>> topk_accuracy(linear_probe_predict(probe, z_test), y_test)
+  Example (two linearly separable classes):
+    >>> import jax, jax.numpy as jnp
+    >>> from ssljax.evaluate import topk_accuracy
+    >>> y = jnp.arange(64) % 2
+    >>> z = jax.random.normal(jax.random.key(0), (64, 3)) + 3.0 * y[:, None]
+    >>> probe = train_linear_probe(z, y, num_classes=2, epochs=5, batch_size=16,
+    ...                            learning_rate=0.1)
+    >>> linear_probe_predict(probe, z).shape
+    (64, 2)
+    >>> float(topk_accuracy(linear_probe_predict(probe, z), y, ks=(1,))["top1"])
+    1.0
   """
   x = jnp.asarray(train_features, jnp.float32)
   y = jnp.asarray(train_labels, jnp.int32)

@@ -3,8 +3,12 @@
 Every module maps ``x -> features`` and keeps BatchNorm running averages in the
 ``batch_stats`` collection: in training, apply with ``mutable=['batch_stats']``.
 
+Provenance and defaults of each model: ``docs/models.md``.
+
 Example:
   >>> encoder = build_encoder('resnet18', stem='cifar')
+  >>> encoder.num_features
+  512
   >>> head = MLPHead((4096,), 256, last_bias=False)
 """
 

@@ -3,16 +3,19 @@
 Each stage is a 3×3 conv + BatchNorm + ReLU; downsampling is done by the
 conv stride (default 2 in every stage), never by max-pooling: on XLA:CPU the
 max-pool backward pass costs 10–30× its forward pass, while a strided conv
-trains ~8× faster end to end (``../shared/research/environment.md`` §5). A
-global average pool gives features ``[N, widths[-1]]``.
+trains ~8× faster end to end (measured; see ``docs/models.md``). A global
+average pool gives features ``[N, widths[-1]]``.
 
 With the default widths (32, 64, 128) a 28×28 input goes 14×14 → 7×7 → 4×4.
 
 Example:
+  >>> import jax, jax.numpy as jnp
   >>> model = ConvNet()
   >>> variables = model.init(jax.random.key(0), jnp.zeros((2, 28, 28, 1)), train=False)
+  >>> x = jnp.ones((4, 28, 28, 1))
   >>> feats, updates = model.apply(variables, x, train=True, mutable=['batch_stats'])
-  >>> feats.shape  # [N, 128]
+  >>> feats.shape  # [N, widths[-1]]
+  (4, 128)
 """
 
 from __future__ import annotations

@@ -3,12 +3,13 @@
 ``MLPHead`` is ``[Linear → (BN) → ReLU] × len(hidden_dims) → Linear → (BN)``,
 which covers the heads of the methods in ssljax:
 
-* BYOL / SSL-HSIC projector and predictor (Haiku ``byol/utils/networks.py``,
-  ``../shared/research/ssl_hsic_corinfomax.md`` §1.4):
-  ``MLPHead((4096,), 256, last_bias=False)``.
-* CorInfoMax projectors (§2.2; "h1-h2-D", last Linear without bias, BN only
-  in the ImageNet-1K model): ``MLPHead((h1, h2), D, use_bn=False, last_bias=False)``
-  for CIFAR / Tiny ImageNet, ``use_bn=True`` for ImageNet-1K.
+* BYOL / SSL-HSIC projector and predictor (Haiku ``byol/utils/networks.py``
+  ``MLP``; ``ssl_hsic/experiment.py``): ``MLPHead((4096,), 256, last_bias=False)``.
+* CorInfoMax projectors ("h1-h2-D", last Linear without bias; BN only in the
+  ImageNet-1K model, ``imagenet1k/model_base_resnet_bn.py::CovModel6``, not in
+  ``cifars-tiny/model_base_resnet.py::CovModel``):
+  ``MLPHead((h1, h2), D, use_bn=False, last_bias=False)`` for CIFAR / Tiny
+  ImageNet, ``use_bn=True`` for ImageNet-1K.
 * VICReg expander 8192-8192-8192: ``MLPHead((8192, 8192), 8192)``.
 * Barlow Twins projector (hidden Linear layers without bias, a final affine-free
   BN before the cross-correlation): ``MLPHead((8192, 8192), 8192,
@@ -20,9 +21,13 @@ Linear weights use Flax's default ``lecun_normal`` (truncated normal, std
 reproduced. Biases start at 0.
 
 Example:
-  >>> head = MLPHead((4096,), 256, last_bias=False)
-  >>> variables = head.init(jax.random.key(0), jnp.zeros((2, 512)), train=False)
+  >>> import jax, jax.numpy as jnp
+  >>> head = MLPHead((64,), 16, last_bias=False)
+  >>> variables = head.init(jax.random.key(0), jnp.zeros((2, 32)), train=False)
+  >>> h = jnp.ones((4, 32))
   >>> z, updates = head.apply(variables, h, train=True, mutable=['batch_stats'])
+  >>> z.shape
+  (4, 16)
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 The layout follows torchvision's ``resnet{18,34,50}`` with ``fc = Identity``,
 which is the backbone of solo-learn, lightly and the CorInfoMax code
-(``../shared/research/ssl_hsic_corinfomax.md`` §2.2), and has the same shapes
-as the Haiku ResNet v1 of DeepMind's BYOL / SSL-HSIC (§1.4):
+(``cifars-tiny/model_base_resnet.py``: torchvision ResNet with
+``zero_init_residual=True``), and has the same shapes as the Haiku ResNet v1
+(``haiku/_src/nets/resnet.py``) of DeepMind's BYOL / SSL-HSIC:
 
 * the stride of a bottleneck block sits on its 3×3 conv (torchvision's
   "v1.5"; Haiku's ``BlockV1`` does the same);
@@ -35,11 +36,14 @@ updates the running variance with the biased batch variance (torch uses the
 unbiased one), and ``bn_momentum=0.9`` is the decay of the running average
 (torch ``momentum=0.1`` / Haiku ``decay_rate=0.9``).
 
-Example:
-  >>> model = ResNet18(stem='cifar')
+Example (a ¼-width ResNet-18 keeps the doctest fast):
+  >>> import jax, jax.numpy as jnp
+  >>> model = ResNet18(stem='cifar', width=16)
   >>> variables = model.init(jax.random.key(0), jnp.zeros((2, 32, 32, 3)), train=False)
+  >>> x = jnp.ones((2, 32, 32, 3))
   >>> feats, updates = model.apply(variables, x, train=True, mutable=['batch_stats'])
-  >>> feats.shape  # [N, 512]
+  >>> feats.shape  # [N, 8 * width]
+  (2, 128)
 """
 
 from __future__ import annotations

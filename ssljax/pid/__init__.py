@@ -12,7 +12,7 @@
 
 Every estimator returns `PIDAtoms` (redundancy, unique1, unique2, synergy) that
 satisfies the bookkeeping identities of ``ssljax.pid.atoms`` by construction.
-See ``../shared/research/pid_superinfo_vicreg.md`` §5.
+Background, choices and references: ``docs/pid.md``.
 """
 
 from ssljax.pid.atoms import PIDAtoms, atoms_from_redundancy

@@ -12,7 +12,7 @@ so one redundancy (or one unique information, or the minimum of I_q(Y;X1,X2) for
 BROJA) fixes all four atoms. Every estimator in `ssljax.pid` computes its
 redundancy and the three mutual informations and calls
 `atoms_from_redundancy`, so the identities hold by construction (to
-floating-point rounding). See `../shared/research/pid_superinfo_vicreg.md` §5.1.
+floating-point rounding). Background: ``docs/pid.md``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,11 @@ def atoms_from_redundancy(redundancy: jax.Array, i1: jax.Array, i2: jax.Array,
     `PIDAtoms` in the unit of the inputs.
 
   Example:
-    >>> a = atoms_from_redundancy(0.2, 0.5, 0.3, 1.0)   # U1=.3, U2=.1, S=.4
+    >>> a = atoms_from_redundancy(0.2, 0.5, 0.3, 1.0)
+    >>> [round(float(v), 6) for v in a]   # R, U1, U2, S
+    [0.2, 0.3, 0.1, 0.4]
+    >>> round(float(a.total()), 6)        # = I(Y; X1, X2)
+    1.0
   """
   redundancy = jnp.asarray(redundancy)
   return PIDAtoms(redundancy=redundancy, unique1=i1 - redundancy, unique2=i2 - redundancy,

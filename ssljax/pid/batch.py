@@ -2,8 +2,8 @@
 
 Given two views' embeddings ``z1: [N, D1]``, ``z2: [N, D2]`` and a target
 ``t: [N]`` (labels or pseudo-labels), estimate the PID of I(T; Z1, Z2), the
-quantity PID-SSL (Mohamadi, Doretto and Adjeroh 2024, arXiv 2412.02121; research
-note §1) reasons about. Two estimators (research note §5.3–5.4):
+quantity PID-SSL (Mohamadi, Doretto and Adjeroh 2024, arXiv 2412.02121) reasons
+about. Two estimators (background and choices: ``docs/pid.md``):
 
 * `gaussian_batch_pid`: project each view to ``dim`` dimensions (PCA or a random
   orthonormal projection), treat the projected features as Gaussian and compute
@@ -16,7 +16,7 @@ note §1) reasons about. Two estimators (research note §5.3–5.4):
   arXiv 2302.12247) "CVX" estimator, with our BROJA solver instead of CVXPY.
 
 Both are analysis tools (they are not PID-SSL's training loss: the paper uses
-PID as motivation, research note §1.3); gradients flow through the Gaussian one
+PID as motivation, not as an estimated quantity); gradients flow through the Gaussian one
 (in z, with the PCA basis held fixed), not through k-means assignments.
 
 **Finite-sample bias.** Plug-in estimates are biased upwards. For the discrete
@@ -65,7 +65,8 @@ def plugin_mi_bias(num_x: int, num_y: int, n, *, base: float = 2.0):
   empty (use the number of occupied cells then).
 
   Example:
-    >>> plugin_mi_bias(100, 10, 10_000)   # I(T; X1,X2), K=10 per view, C=10: ≈ 0.064 bits
+    >>> round(plugin_mi_bias(100, 10, 10_000), 4)   # I(T; X1,X2), K=10 per view, C=10: bits
+    0.0643
   """
   return nats_to((num_x - 1) * (num_y - 1) / (2.0 * n), base)
 
@@ -110,7 +111,11 @@ def view_projection(z: jax.Array, dim: Optional[int], *, method: str = "pca",
     ``[D, k]`` matrix with orthonormal columns.
 
   Example:
-    >>> u1 = z1 @ view_projection(z1, 16)   # [N, 16] PCA scores
+    >>> import jax
+    >>> z1 = jax.random.normal(jax.random.key(0), (64, 32))
+    >>> u1 = z1 @ view_projection(z1, 16)   # PCA scores
+    >>> u1.shape
+    (64, 16)
   """
   d = z.shape[1]
   if dim is None or method == "none" or dim >= d:
@@ -178,7 +183,16 @@ def gaussian_pid_stats(u1: jax.Array, u2: jax.Array, t: jax.Array, *,
 
   Example (per shard inside ``jax.shard_map``; the statistics come out global)::
 
-    >>> stats = gaussian_pid_stats(u1, u2, labels, num_classes=10, axis_name="data")
+    >>> import functools, jax, jax.numpy as jnp
+    >>> from jax.sharding import PartitionSpec as P
+    >>> from ssljax import parallel
+    >>> u1, u2 = jax.random.normal(jax.random.key(0), (2, 64, 3))
+    >>> labels = jnp.arange(64) % 4
+    >>> per_shard = functools.partial(gaussian_pid_stats, num_classes=4, axis_name="data")
+    >>> stats = jax.shard_map(per_shard, mesh=parallel.make_data_mesh(),
+    ...                       in_specs=P("data"), out_specs=P())(u1, u2, labels)
+    >>> stats.scatter.shape   # [C, d1 + d2, d1 + d2]
+    (4, 6, 6)
     >>> atoms = gaussian_pid_from_stats(stats)
   """
   _check_views(u1, u2, t)
@@ -241,7 +255,12 @@ def gaussian_pid_from_stats(stats: GaussianPIDStats, *, target: str = "class_con
     `PIDAtoms`.
 
   Example:
-    >>> gaussian_pid_from_stats(gaussian_pid_stats(u1, u2, y), target="gaussian")  # float y
+    >>> import jax
+    >>> u1, u2, noise = jax.random.normal(jax.random.key(0), (3, 4096, 1))
+    >>> y = (u1 + u2 + noise)[:, 0]   # float target: Y = X1 + X2 + N
+    >>> atoms = gaussian_pid_from_stats(gaussian_pid_stats(u1, u2, y), target="gaussian")
+    >>> [round(float(v), 1) for v in atoms]   # ≈ (½ ln 1.5, 0, 0, ½ ln 2) nats
+    [0.2, 0.0, 0.0, 0.3]
   """
   if target not in _TARGETS:
     raise ValueError(f"target={target!r}; expected one of {_TARGETS}.")
@@ -311,10 +330,10 @@ def gaussian_batch_pid(z1: jax.Array, z2: jax.Array, t: jax.Array, *,
   Pipeline: `view_projection` of each view (PCA by default, basis fixed for the
   gradient) → `gaussian_pid_stats` (per-class moments, ``psum``-ed) →
   `gaussian_pid_from_stats` (MMI atoms from log-determinants). Units: **nats**
-  by default. Valid when N ≫ dim (plug-in bias ≈ d_A·d_B/(2N) nats per MI; the
-  research note §5.3 suggests 16–64 dims and a ridge). The Gaussian PID is
-  research note §5.3 / Barrett 2015; the projection-plus-ridge recipe is the
-  note's, not a published estimator's.
+  by default. Valid when N ≫ dim (plug-in bias ≈ d_A·d_B/(2N) nats per MI;
+  16–64 dims and a ridge are sensible). The Gaussian PID is Barrett 2015; the
+  projection-plus-ridge recipe is ssljax's, not a published estimator's
+  (``docs/pid.md``).
 
   Args:
     z1: ``[N, D1]`` view-1 embeddings (local rows under ``axis_name``).
@@ -334,7 +353,13 @@ def gaussian_batch_pid(z1: jax.Array, z2: jax.Array, t: jax.Array, *,
     `PIDAtoms`.
 
   Example:
-    >>> atoms = gaussian_batch_pid(z1, z2, labels, num_classes=10, dim=16)
+    >>> import jax, jax.numpy as jnp
+    >>> labels = jnp.arange(512) % 4
+    >>> z1, z2 = jax.random.normal(jax.random.key(0), (2, 512, 32))
+    >>> z1 = z1.at[:, 0].add(3.0 * labels)   # only view 1 carries the label
+    >>> atoms = gaussian_batch_pid(z1, z2, labels, num_classes=4, dim=4)
+    >>> bool(atoms.unique1 > 1.0), bool(atoms.unique2 < 0.1)   # nats
+    (True, True)
   """
   _check_views(z1, z2, t)
   if target is None:
@@ -371,8 +396,14 @@ def empirical_joint_pmf(s1: jax.Array, s2: jax.Array, t: jax.Array, *, sizes: tu
     ``[|X1|, |X2|, |Y|]`` float pmf (default float dtype).
 
   Example:
-    >>> p = empirical_joint_pmf(sym1, sym2, labels, sizes=(10, 10, 10))
-    >>> pid_broja(p)
+    >>> import jax.numpy as jnp
+    >>> from ssljax.pid import pid_broja
+    >>> labels = jnp.arange(8) % 2
+    >>> p = empirical_joint_pmf(labels, jnp.zeros(8, jnp.int32), labels, sizes=(2, 2, 2))
+    >>> p.shape, round(float(p.sum()), 6)
+    ((2, 2, 2), 1.0)
+    >>> [round(float(v), 4) for v in pid_broja(p)]   # symbol 1 copies the label: U1 = 1 bit
+    [0.0, 1.0, 0.0, 0.0]
   """
   n1, n2, ny = sizes
   flat = (jnp.asarray(s1) * n2 + jnp.asarray(s2)) * ny + jnp.asarray(t)
@@ -431,8 +462,14 @@ def discrete_batch_pid(z1: jax.Array, z2: jax.Array, t: jax.Array, *, key: jax.A
     `DiscreteBatchPID`.
 
   Example:
-    >>> out = discrete_batch_pid(z1, z2, labels, key=key, num_clusters=10, num_classes=10)
-    >>> out.atoms.synergy
+    >>> import jax, jax.numpy as jnp
+    >>> labels = jnp.arange(200) % 2
+    >>> z1 = 5.0 * labels[:, None] + 0.1 * jax.random.normal(jax.random.key(0), (200, 2))
+    >>> z2 = jax.random.normal(jax.random.key(1), (200, 2))
+    >>> out = discrete_batch_pid(z1, z2, labels, key=jax.random.key(2), num_clusters=2,
+    ...                          num_classes=2)
+    >>> out.pmf.shape, round(float(out.atoms.unique1), 1)   # view 1 determines the label
+    ((2, 2, 2), 1.0)
   """
   _check_views(z1, z2, t)
   fns = {"broja": pid_broja, "imin": pid_imin, "mmi": pid_mmi}

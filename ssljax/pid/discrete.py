@@ -14,9 +14,10 @@ sub-gradient convention, the same for every estimator in this module).
 
 References: Williams and Beer 2010 (arXiv 1004.2515) for I_min; Barrett 2015
 (Phys. Rev. E 91:052802) for MMI; Bertschinger, Rauh, Olbrich, Jost and Ay 2014
-(Entropy 16:2161, "Quantifying unique information") for BROJA. Reference values
-and the `dit` cross-check are in ``../shared/research/pid_superinfo_vicreg.md``
-§5.2 and §5.5.
+(Entropy 16:2161, "Quantifying unique information") for BROJA. The canonical
+distributions (XOR, AND, COPY, RdnXor ...) and their atoms are tabulated in
+Williams and Beer 2010 §4 and Bertschinger et al. 2014 §5; ``tests/pid``
+checks them and cross-checks against ``dit.pid`` (see ``docs/pid.md``).
 """
 
 from __future__ import annotations
@@ -86,7 +87,11 @@ def entropy(p: jax.Array, *, base: float = 2.0) -> jax.Array:
     at zero cells.
 
   Example:
-    >>> entropy(jnp.array([0.5, 0.5]))   # 1 bit
+    >>> import jax.numpy as jnp
+    >>> round(float(entropy(jnp.array([0.5, 0.5]))), 6)   # bits
+    1.0
+    >>> round(float(entropy(jnp.array([1, 1, 1, 1]))), 6)  # counts are normalised
+    2.0
   """
   return nats_to(_entropy_nats(_normalize(p)), base)
 
@@ -106,7 +111,9 @@ def mutual_information(p_xy: jax.Array, *, base: float = 2.0) -> jax.Array:
     Scalar I(X;Y) ≥ 0 in log-``base`` units.
 
   Example:
-    >>> mutual_information(jnp.eye(2) / 2)   # 1 bit
+    >>> import jax.numpy as jnp
+    >>> round(float(mutual_information(jnp.eye(2) / 2)), 6)   # bits
+    1.0
   """
   if jnp.ndim(p_xy) != 2:
     raise ValueError(f"p_xy must be a 2-D joint pmf [|X|, |Y|], got shape {jnp.shape(p_xy)}.")
@@ -129,7 +136,10 @@ def pid_mutual_informations(p: jax.Array, *, base: float = 2.0):
     ``(I(Y;X1), I(Y;X2), I(Y;X1,X2))``, scalars in log-``base`` units.
 
   Example:
-    >>> i1, i2, i12 = pid_mutual_informations(p)
+    >>> import jax.numpy as jnp
+    >>> p = jnp.zeros((2, 2, 2)).at[0, 0, 0].set(.5).at[1, 1, 1].set(.5)  # Y = X1 = X2
+    >>> [round(float(v), 6) for v in pid_mutual_informations(p)]
+    [1.0, 1.0, 1.0]
   """
   _check_pmf3(p)
   return tuple(nats_to(v, base) for v in _pid_mis_nats(_normalize(p)))
@@ -149,7 +159,10 @@ def specific_information(p: jax.Array, *, source: int, base: float = 2.0) -> jax
     ``[|Y|]`` specific informations (0 for symbols with p(y) = 0).
 
   Example:
-    >>> specific_information(p, source=0)   # [|Y|], bits
+    >>> import jax.numpy as jnp
+    >>> p = jnp.zeros((2, 2, 2)).at[0, 0, 0].set(.5).at[1, 1, 1].set(.5)  # Y = X1 = X2
+    >>> [round(float(v), 6) for v in specific_information(p, source=0)]   # [|Y|], bits
+    [1.0, 1.0]
   """
   _check_pmf3(p)
   if source not in (0, 1):
@@ -189,9 +202,11 @@ def pid_imin(p: jax.Array, *, base: float = 2.0) -> PIDAtoms:
     is JAX's (split between the tied sources).
 
   Example:
+    >>> import jax.numpy as jnp
     >>> xor = jnp.zeros((2, 2, 2)).at[0, 0, 0].set(.25).at[0, 1, 1].set(.25)
     >>> xor = xor.at[1, 0, 1].set(.25).at[1, 1, 0].set(.25)
-    >>> pid_imin(xor).synergy   # 1 bit
+    >>> [round(float(v), 6) for v in pid_imin(xor)]   # R, U1, U2, S in bits
+    [0.0, 0.0, 0.0, 1.0]
   """
   _check_pmf3(p)
   p = _normalize(p)
@@ -218,7 +233,13 @@ def pid_mmi(p: jax.Array, *, base: float = 2.0) -> PIDAtoms:
     `PIDAtoms` in log-``base`` units.
 
   Example:
-    >>> pid_mmi(p)   # AND gate: R = 0.3113, U1 = U2 = 0, S = 0.5 bits
+    >>> import jax.numpy as jnp
+    >>> p = jnp.zeros((2, 2, 2))                # AND gate, uniform inputs
+    >>> for a in (0, 1):
+    ...   for b in (0, 1):
+    ...     p = p.at[a, b, a & b].set(.25)
+    >>> [round(float(v), 4) for v in pid_mmi(p)]   # R, U1, U2, S in bits
+    [0.3113, 0.0, 0.0, 0.5]
   """
   _check_pmf3(p)
   p = _normalize(p)
@@ -246,7 +267,7 @@ def pid_broja(p: jax.Array, *, base: float = 2.0, method: str = "auto",
   Δ_p, so all atoms are ≥ 0 exactly. Matches ``dit.pid.PID_BROJA`` on the
   canonical distributions (where `dit`'s own solver is accurate: on RdnXor it
   stops at 0.9999, this one gives 1/0/0/1; on random pmfs `dit` is only good to
-  ~1e-3 bits, research note §5.5).
+  ~1e-3 bits; see ``docs/pid.md``).
 
   Gradient: by the envelope theorem ``∂V/∂p(x1,x2,y) = λ(x1,y) + μ(x2,y)`` (up
   to a constant that the normalisation of p removes), the optimal multipliers of
@@ -267,9 +288,11 @@ def pid_broja(p: jax.Array, *, base: float = 2.0, method: str = "auto",
     `PIDAtoms` in log-``base`` units.
 
   Example:
+    >>> import jax.numpy as jnp
     >>> copy = jnp.zeros((2, 2, 4)).at[0, 0, 0].set(.25).at[0, 1, 1].set(.25)
-    >>> copy = copy.at[1, 0, 2].set(.25).at[1, 1, 3].set(.25)
-    >>> pid_broja(copy)   # COPY: R=0, U1=U2=1 bit, S=0
+    >>> copy = copy.at[1, 0, 2].set(.25).at[1, 1, 3].set(.25)   # Y = (X1, X2)
+    >>> [round(float(v), 4) for v in pid_broja(copy)]   # R, U1, U2, S in bits
+    [0.0, 1.0, 1.0, 0.0]
   """
   _check_pmf3(p)
   p = _normalize(p)

@@ -2,8 +2,8 @@
 
 Used to turn continuous embeddings into discrete symbols for the discrete PID
 estimators (`ssljax.pid.batch.discrete_batch_pid`, the "CVX" estimator of Liang
-et al. 2023, research note §5.4) and for PID-SSL pseudo-labels (research note
-§1.2–1.3: k-means++ with K = number of classes [T]).
+et al. 2023, arXiv 2302.12247) and for PID-SSL pseudo-labels (Mohamadi et al.
+2024, arXiv 2412.02121: k-means++ with K = number of classes; ``docs/pid.md``).
 
 Every reduction over the batch goes through `ssljax.parallel`, so
 ``kmeans(x, axis_name=None)`` on the global batch and
@@ -112,7 +112,10 @@ def kmeans_plusplus_init(x: jax.Array, num_clusters: int, *, key: jax.Array,
     ``[K, D]`` initial centroids (replicated).
 
   Example:
-    >>> c0 = kmeans_plusplus_init(z, 10, key=jax.random.key(0))
+    >>> import jax, jax.numpy as jnp
+    >>> z = jax.random.normal(jax.random.key(1), (100, 8))
+    >>> kmeans_plusplus_init(z, 10, key=jax.random.key(0)).shape
+    (10, 8)
   """
   _check_x(x, num_clusters)
   x = lax.stop_gradient(x)
@@ -179,8 +182,14 @@ def kmeans(x: jax.Array, num_clusters: int, *, key: jax.Array, max_iters: int = 
     `KMeansResult`.
 
   Example:
-    >>> res = kmeans(z, 10, key=jax.random.key(0))
-    >>> pseudo_labels = res.assignments
+    >>> import jax, jax.numpy as jnp
+    >>> centres = jnp.array([[0., 0.], [10., 0.], [0., 10.]])
+    >>> labels = jnp.arange(30) % 3
+    >>> z = centres[labels] + 0.1 * jax.random.normal(jax.random.key(1), (30, 2))
+    >>> res = kmeans(z, 3, key=jax.random.key(0))
+    >>> pseudo_labels = res.assignments   # [N] ids, a relabelling of the true clusters
+    >>> len(set(zip(pseudo_labels.tolist(), labels.tolist())))
+    3
   """
   _check_x(x, num_clusters)
   xs = lax.stop_gradient(x)

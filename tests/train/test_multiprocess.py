@@ -22,6 +22,7 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two jax.distributed worker processes
 @pytest.mark.parametrize("loss_mode", ["auto", "shard_map"])
 def test_two_processes_match_single_process(tmp_path, loss_mode):
   port, out = _free_port(), str(tmp_path / "mp.npz")
