@@ -85,7 +85,7 @@ def _two_views(fn, **kw):
   def make(b, d):
     z1 = _normal((b, d), 0)
     z2 = z1 + 0.5 * _normal((b, d), 1)
-    return (lambda a, c: _first(fn(a, c, **kw))), (z1, z2)
+    return (lambda a, c: _first(fn(jnp.stack([a, c]), **kw))), (z1, z2)
   return make
 
 
@@ -105,7 +105,8 @@ def build_specs(mods: Dict[str, object], hsic_batches: Optional[Sequence[int]] =
     def make_byol(b, d):
       p1, p2 = _normal((b, d), 0), _normal((b, d), 1)
       t1, t2 = _normal((b, d), 2), _normal((b, d), 3)
-      return (lambda a, c, e, f: _first(mods["byol"].byol_loss(a, c, e, f))), (p1, p2, t1, t2)
+      return (lambda a, c, e, f: _first(mods["byol"].byol_loss(jnp.stack([a, c]),
+                                                               jnp.stack([e, f])))), (p1, p2, t1, t2)
     specs.append(Spec("byol", "byol", make_byol, 1, 1, n_diff=2,
                       note="grad w.r.t. the 2 predictions"))
   if "barlow_twins" in mods:
@@ -129,7 +130,7 @@ def build_specs(mods: Dict[str, object], hsic_batches: Optional[Sequence[int]] =
       state = cim.corinfomax_init_state(d)
       z1 = _normal((b, d), 0)
       z2 = z1 + 0.5 * _normal((b, d), 1)
-      return (lambda a, c, st: cim.corinfomax_loss(a, c, st)[0]), (z1, z2, state)
+      return (lambda a, c, st: cim.corinfomax_loss(jnp.stack([a, c]), state=st)[0]), (z1, z2, state)
     specs.append(Spec("corinfomax", "corinfomax", make_cim, 1, 3, n_diff=2))
   if "hsic" in mods:
     hsic = mods["hsic"]
@@ -137,8 +138,8 @@ def build_specs(mods: Dict[str, object], hsic_batches: Optional[Sequence[int]] =
 
     def make_hsic(estimator):
       def make(b, d):
-        z = _normal((b, 4, d), 0)
-        return (lambda x: hsic.ssl_hsic_loss(x, key, estimator=estimator)[0]), (z,)
+        z = _normal((4, b, d), 0)  # [V=4, N, D]
+        return (lambda x: hsic.ssl_hsic_loss(x, key=key, estimator=estimator)[0]), (z,)
       return make
     specs.append(Spec("ssl_hsic_rff", "hsic", make_hsic("rff"), 1, 1, rows=lambda b: 4 * b,
                       note="K=4 views, F=512", batches=hsic_batches))
@@ -146,8 +147,8 @@ def build_specs(mods: Dict[str, object], hsic_batches: Optional[Sequence[int]] =
                       pairwise=6, note="K=4 views", batches=hsic_batches))
 
     def make_scale(b, d):
-      z = _normal((b, 4, d), 0)
-      return (lambda c, x: hsic.kernel_scale_objective(x, key, c)), (jnp.float32(1.0), z)
+      z = _normal((4, b, d), 0)
+      return (lambda c, x: hsic.kernel_scale_objective(x, key=key, scale=c)), (jnp.float32(1.0), z)
     specs.append(Spec("ssl_hsic_scale_objective", "hsic", make_scale, 0, 1, n_diff=1,
                       note="1024x1024 samples, grad w.r.t. scale only"))
   return specs
@@ -221,12 +222,12 @@ def breakdown_stages(name: str, mods, b: int, d: int) -> Optional[List[Tuple[str
   if name == "ssl_hsic_rff":
     hsic = mods["hsic"]
     key = jax.random.key(0)
-    z = _normal((b, 4, d), 0)
+    z = _normal((4, b, d), 0)
     k_zy, k_zz = jax.random.split(key)
 
     def feats(x):
-      return (hsic.rff_features(k_zy, x, num_features=512),
-              hsic.rff_features(k_zz, x, num_features=512))
+      return (hsic.rff_features(x, key=k_zy, num_features=512),
+              hsic.rff_features(x, key=k_zz, num_features=512))
 
     phi_zy, phi_zz = jax.jit(feats)(z)
 
@@ -238,7 +239,7 @@ def breakdown_stages(name: str, mods, b: int, d: int) -> Optional[List[Tuple[str
             ("sums + F x F cross-moment (N x F^2)", moments, (phi_zy, phi_zz))]
   if name == "ssl_hsic_exact":
     hsic = mods["hsic"]
-    z = _normal((b, 4, d), 0)
+    z = _normal((4, b, d), 0)
 
     def gram(x):
       xs = x.reshape(-1, x.shape[-1])
@@ -250,11 +251,12 @@ def breakdown_stages(name: str, mods, b: int, d: int) -> Optional[List[Tuple[str
     state = cim.corinfomax_init_state(d)
     z1 = _normal((b, d), 0)
     z2 = z1 + 0.5 * _normal((b, d), 1)
-    stats = jax.jit(lambda a, c: cim.corinfomax_stats(a, c, state))(z1, z2)
+    stats = jax.jit(lambda a, c: cim.corinfomax_stats(jnp.stack([a, c]), state=state))(z1, z2)
     return [("moments: sums + D x D second moments (N D^2)",
-             lambda a, c: _weighted_sum(cim.corinfomax_stats(a, c, state)), (z1, z2)),
+             lambda a, c: _weighted_sum(cim.corinfomax_stats(jnp.stack([a, c]), state=state)),
+             (z1, z2)),
             ("EMA + 2 log-dets (probe + Cholesky, D^3)",
-             lambda s: cim.corinfomax_from_stats(s, state)[0], (stats,))]
+             lambda s: cim.corinfomax_from_stats(s, state=state)[0], (stats,))]
   for mod, stats_fn, from_fn in (("vicreg", "vicreg_stats", "vicreg_from_stats"),
                                  ("barlow_twins", "barlow_twins_stats",
                                   "barlow_twins_from_stats")):
@@ -262,9 +264,9 @@ def breakdown_stages(name: str, mods, b: int, d: int) -> Optional[List[Tuple[str
       m = mods[mod]
       z1 = _normal((b, d), 0)
       z2 = z1 + 0.5 * _normal((b, d), 1)
-      stats = jax.jit(lambda a, c: getattr(m, stats_fn)(a, c))(z1, z2)
+      stats = jax.jit(lambda a, c: getattr(m, stats_fn)(jnp.stack([a, c])))(z1, z2)
       return [(f"{stats_fn} (N D^2)",
-               lambda a, c: _weighted_sum(getattr(m, stats_fn)(a, c)), (z1, z2)),
+               lambda a, c: _weighted_sum(getattr(m, stats_fn)(jnp.stack([a, c]))), (z1, z2)),
               (f"{from_fn} (D^2)", lambda s: _first(getattr(m, from_fn)(s)), (stats,))]
   if name == "logdet_entropy":
     m = mods["entropy"]

@@ -18,8 +18,8 @@ and a paragraph of reading:
    against the analytic value, with the exact Wishart expectation of the plug-in
    bias and its first-order form d_A d_B / (2n).
 3. PID estimators (``ssljax.pid``) against ground truth: I_min / MMI / BROJA on the
-   canonical discrete systems; the closed-form Gaussian MMI PID on the research
-   note's Gaussian systems; the Gaussian and discrete (k-means) batch estimators
+   canonical discrete systems; the closed-form Gaussian MMI PID on
+   Gaussian systems with known atoms; the Gaussian and discrete (k-means) batch estimators
    on samples of known systems as n grows.
 4. Entropy estimators (``ssljax.losses.entropy``) against a Monte-Carlo entropy of
    the Gaussian mixture they describe: pairwise KL (upper) and Bhattacharyya
@@ -28,8 +28,8 @@ and a paragraph of reading:
 
 Accuracy sections run in float64 (``jax.enable_x64`` locally), the timing section
 in float32 (the training precision). Everything is seeded from ``--seed``. Every
-number in the markdown is computed by this script. Research notes:
-``ssl_hsic_corinfomax.md`` §1.1-1.3 and ``pid_superinfo_vicreg.md`` §3.3, §5.
+number in the markdown is computed by this script. The estimators are described
+in ``docs/methods/ssl_hsic.md``, ``docs/methods/vicreg_entropy.md`` and ``docs/pid.md``.
 """
 
 from __future__ import annotations
@@ -171,15 +171,15 @@ def section_rff(cfg: Settings, seed: int, out_dir: str, log) -> Tuple[List[str],
   exact_vals = {}
   with jax.enable_x64(True):
     for dim in cfg.hsic_dims:
-      z = jnp.asarray(hsic_views(rng, cfg.hsic_images, dim))
+      z = jnp.swapaxes(jnp.asarray(hsic_views(rng, cfg.hsic_images, dim)), 0, 1)  # [V, N, D]
       ezy, ezz = float(L.hsic_zy_exact(z)), float(L.hsic_zz_exact(z))
       exact_vals[dim] = (ezy, ezz)
       for sampler in cfg.hsic_samplers:
         for f in cfg.hsic_features:
           def draw(key, f=f, sampler=sampler, z=z):
-            k1, k2 = jax.random.split(key)
+            # One key: H_ZY from one feature draw, H_ZZ from that draw and an independent one.
             kw = dict(num_features=f, imq_spectral=sampler)
-            return L.hsic_zy_rff(z, k1, **kw), L.hsic_zz_rff(z, k2, k1, **kw)
+            return L.hsic_zy_rff(z, key=key, **kw), L.hsic_zz_rff(z, key=key, **kw)
           keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), 1000 * dim + f),
                                   cfg.hsic_draws)
           zy, zz = jax.jit(jax.vmap(draw))(keys)
@@ -218,11 +218,11 @@ def section_rff(cfg: Settings, seed: int, out_dir: str, log) -> Tuple[List[str],
   t_exact, t_rff = {}, {}
   key = jax.random.key(seed)
   for n in tuple(cfg.hsic_time_n) + tuple(cfg.hsic_time_n_rff):
-    zt = jax.random.normal(jax.random.key(n), (n // 2, 2, cfg.hsic_time_dim), jnp.float32)
+    zt = jax.random.normal(jax.random.key(n), (2, n // 2, cfg.hsic_time_dim), jnp.float32)
     for est, store in (("rff", t_rff), ("exact", t_exact)):
       if est == "exact" and n not in cfg.hsic_time_n:
         continue
-      fn = lambda x, est=est: L.ssl_hsic_loss(x, key, estimator=est)[0]
+      fn = lambda x, est=est: L.ssl_hsic_loss(x, key=key, estimator=est)[0]
       store[n] = time_fn(fn, (zt,), cfg.hsic_repeats, grad=False).median_s
     log(f"  rff timing N={n}: exact {t_exact.get(n, float('nan')) * 1e3:.2f} ms, "
         f"rff {t_rff[n] * 1e3:.2f} ms")
@@ -476,7 +476,7 @@ def canonical_systems() -> Dict[str, Tuple[np.ndarray, List[float], List[float],
   """Canonical pmfs p[x1, x2, y] (padded to 4x4x4) with their I_min, MMI, BROJA atoms (bits).
 
   Values from the definitions (Williams and Beer 2010; Bertschinger et al. 2014),
-  matching dit 2.3 (research note §5.5); zero-probability padding symbols leave every
+  matching dit 2.3 (docs/pid.md); zero-probability padding symbols leave every
   atom unchanged.
   """
   and_r = _h2(0.25) - 0.5                       # I(Y;X_i) of AND
@@ -611,8 +611,8 @@ def section_pid(cfg: Settings, seed: int, out_dir: str, log) -> Tuple[List[str],
       cells += [_fmt_atoms(truth), f"{err:.1e}"]
     rows.append(cells)
   lines += ["### 3a. Discrete PIDs on canonical systems (bits)", "",
-            "Atoms R / U1 / U2 / S from the definitions (equal to dit 2.3's, research note "
-            "§5.5, except RdnXor where dit's BROJA solver stops at 0.9999); error = max abs "
+            "Atoms R / U1 / U2 / S from the definitions (equal to dit 2.3's, docs/pid.md, "
+            "except RdnXor where dit's BROJA solver stops at 0.9999); error = max abs "
             "difference of `pid_imin` / `pid_mmi` / `pid_broja` (float64, pmfs padded to 4x4x4 "
             "with zero-probability symbols, which leaves every atom unchanged).", ""]
   lines += _md_table(["system", "I_min truth", "err", "MMI truth", "err", "BROJA truth", "err"],
@@ -809,7 +809,7 @@ def section_entropy(cfg: Settings, seed: int, out_dir: str, log) -> Tuple[List[s
       "## 4. Entropy estimators vs the true entropy of Gaussian mixtures", "",
       f"The compared quantity is the entropy of the mixture p = (1/N) sum_i N(mu_i, σ² I) with "
       f"N = {cfg.ent_components} means mu_i = s · g_i (g_i ~ N(0, I_D), fixed per D) and σ = 1: "
-      "the mixture the VICReg-entropy estimators put on a batch (research note §3.3; the batch "
+      "the mixture the VICReg-entropy estimators put on a batch (docs/methods/vicreg_entropy.md; the batch "
       "rows are the means). Truth: Monte-Carlo -E log p(x) with "
       f"{cfg.ent_mc} samples and an exact log-sum-exp density (± its standard error). "
       "Estimators on the means: `pairwise_mixture_entropy` with bound 'kl' (upper) and "

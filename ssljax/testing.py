@@ -84,7 +84,7 @@ def assert_distributed_equivalence(fn, args, *, batch_axes, argnums=0, rtol=1e-5
   if len(jax.devices()) < 2:
     raise RuntimeError(
         "distributed-equivalence checks need several devices; run the tests with "
-        "XLA_FLAGS=--xla_force_host_platform_device_count=8 (tests/conftest.py sets it).")
+        "XLA_FLAGS=--xla_force_host_platform_device_count=8 (the root conftest.py sets it).")
   ref_v, ref_g = distributed_value_and_grad(fn, args, batch_axes=batch_axes, mode="single",
                                             argnums=argnums)
   assert np.all(np.isfinite(ref_v)), "reference value is not finite"

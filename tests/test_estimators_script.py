@@ -7,7 +7,7 @@ the four plots are written and that the headline numbers (``--json``) are sane.
 The bounds are those a correct estimator must meet even on the quick grids (10
 RFF draws, few samples); each is explained where it is asserted. Timing slopes
 are not asserted: under the suite's ``JAX_DISABLE_MOST_OPTIMIZATIONS=1`` (inherited
-from tests/conftest.py) and on a shared CPU they are meaningless.
+from the root conftest.py) and on a shared CPU they are meaningless.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The notebook is executed with nbclient in a fresh IPython kernel started from
 *this* interpreter (``sys.executable``), through a kernel spec written to a
 temporary directory, so neither ``~/.local`` kernel specs nor a ``python`` on
 ``PATH`` decide which environment runs it. The kernel inherits the test
-process's environment (``tests/conftest.py``: 8 fake CPU devices, fast XLA
+process's environment (``the root conftest.py``: 8 fake CPU devices, fast XLA
 compiles) plus ``JAX_PLATFORMS=cpu``; the notebook runs with any device count.
 """
 

@@ -1,7 +1,7 @@
 """The whole train step on XLA's optimised path: 8 devices == 1 device.
 
 The suite runs with ``JAX_DISABLE_MOST_OPTIMIZATIONS=1`` for fast compiles
-(tests/conftest.py), so fusion and scheduling as users get them are otherwise
+(the root conftest.py), so fusion and scheduling as users get them are otherwise
 never exercised. This runs the train step's distributed-equivalence test
 (both loss modes, `tests/train/test_step.py`) in a fresh interpreter with the
 optimisations on and 8 fake CPU devices.

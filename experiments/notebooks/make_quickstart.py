@@ -65,15 +65,18 @@ print(f"jax {jax.__version__} | backend {jax.default_backend()} | {jax.device_co
     ("markdown", """\
 ## 1. Loss kernels on arrays
 
-Two correlated "views" `z1, z2: [N, D]` stand in for projector outputs.
+Two correlated views `z1, z2: [N, D]` stand in for projector outputs. Every kernel takes them
+**views first**, `views = jnp.stack([z1, z2])` (`[V=2, N, D]`, or the tuple `(z1, z2)`), keyword
+hyper-parameters, and returns `(loss, aux)` — `(loss, aux, new_state)` for CorInfoMax
+(`docs/kernels.md`).
 
 | kernel | computes | paper |
 |---|---|---|
-| `nt_xent_loss(z1, z2, temperature=0.1)` | InfoNCE with 2N−2 negatives per anchor, summed over both views (official code) | SimCLR, Chen et al. 2020, Eq. 1 |
-| `vicreg_loss(z1, z2)` | 25·invariance + 25·variance hinge + 1·covariance | VICReg, Bardes et al. 2022 |
-| `barlow_twins_loss(z1, z2)` | Σ(1−C_ii)² + λ Σ_{i≠j} C_ij² on the D×D cross-correlation | Barlow Twins, Zbontar et al. 2021, Eq. 1 |
-| `ssl_hsic_loss(views, key)` | γ·√HSIC(Z,Z) − HSIC(Z,Y), IMQ kernel, 512 random Fourier features | SSL-HSIC, Li et al. 2021 |
-| `corinfomax_loss(z1, z2, state)` | α·MSE − [log det(R1+εI) + log det(R2+εI)]/D with EMA covariances `R` | CorInfoMax, Ozsoy et al. 2022 |
+| `nt_xent_loss(views, temperature=0.1)` | InfoNCE with 2N−2 negatives per anchor, summed over both views (official code) | SimCLR, Chen et al. 2020, Eq. 1 |
+| `vicreg_loss(views)` | 25·invariance + 25·variance hinge + 1·covariance | VICReg, Bardes et al. 2022 |
+| `barlow_twins_loss(views)` | Σ(1−C_ii)² + λ Σ_{i≠j} C_ij² on the D×D cross-correlation | Barlow Twins, Zbontar et al. 2021, Eq. 1 |
+| `ssl_hsic_loss(views, key=key)` | γ·√HSIC(Z,Z) − HSIC(Z,Y), IMQ kernel, 512 random Fourier features | SSL-HSIC, Li et al. 2021 |
+| `corinfomax_loss(views, state=state)` | α·MSE − [log det(R1+εI) + log det(R2+εI)]/D with EMA covariances `R` | CorInfoMax, Ozsoy et al. 2022 |
 
 Defaults are the official implementations' hyper-parameters; each docstring says where paper and code
 differ."""),
@@ -82,31 +85,32 @@ k_z, k_noise, k_hsic = jax.random.split(jax.random.key(0), 3)
 N, D = 64, 16
 z1 = jax.random.normal(k_z, (N, D))
 z2 = z1 + 0.3 * jax.random.normal(k_noise, (N, D))  # a noisy second view of the same rows
+views = jnp.stack([z1, z2])                          # [V=2, N, D]: views first
 
 # The kernels run eagerly too; jax.jit compiles each into one XLA program (faster on CPU).
-loss, aux = jax.jit(L.nt_xent_loss)(z1, z2, temperature=0.1)
+loss, aux = jax.jit(L.nt_xent_loss)(views, temperature=0.1)
 print(f"NT-Xent       loss={float(loss):9.4f}  positive_accuracy={float(aux['positive_accuracy']):.3f}")
 
-loss, aux = jax.jit(L.vicreg_loss)(z1, z2)
+loss, aux = jax.jit(L.vicreg_loss)(views)
 print(f"VICReg        loss={float(loss):9.4f}  inv={float(aux['invariance']):.4f} "
       f"var={float(aux['variance']):.4f} cov={float(aux['covariance']):.4f}")
 
-loss, aux = jax.jit(L.barlow_twins_loss)(z1, z2)
+loss, aux = jax.jit(L.barlow_twins_loss)(views)
 print(f"Barlow Twins  loss={float(loss):9.4f}  on_diag={float(aux['on_diag']):.4f} "
       f"off_diag={float(aux['off_diag']):.4f}")
 
-# SSL-HSIC takes K views, [B, K, D] or a list of [B, D]; the RFF estimator needs a PRNG key.
+# SSL-HSIC takes any V >= 2 views; its RFF estimator needs key=, the exact one does not.
 ssl_hsic = jax.jit(L.ssl_hsic_loss, static_argnames="estimator")
-loss, hsic_aux = ssl_hsic([z1, z2], k_hsic)
-exact, _ = ssl_hsic([z1, z2], None, estimator="exact")
+loss, hsic_aux = ssl_hsic(views, key=k_hsic)
+exact, _ = ssl_hsic(views, estimator="exact")
 print(f"SSL-HSIC      loss={float(loss):9.4f}  (RFF, 512 features; exact estimator {float(exact):.4f})  "
       f"hsic_zy={float(hsic_aux['hsic_zy']):.4f} hsic_zz={float(hsic_aux['hsic_zz']):.4f}")
 
-# CorInfoMax is stateful: the loss returns the updated EMA covariance/mean state.
+# CorInfoMax is stateful: it returns the updated EMA covariance/mean state (state=None: initial).
 corinfomax = jax.jit(L.corinfomax_loss)
-state = L.corinfomax_init_state(D)
+state = L.corinfomax_init_state(views)
 for t in range(3):
-  loss, (state, aux) = corinfomax(z1, z2, state)
+  loss, aux, state = corinfomax(views, state=state)
   print(f"CorInfoMax    step {t}: loss={float(loss):9.4f}  logdet(R1+eps I)={float(aux['logdet1']):.3f}")"""),
     ("markdown", """\
 ## 2. `jax.grad` and `jax.vmap` over a hyper-parameter
@@ -119,18 +123,18 @@ the loss **and its gradient** for every value.
 * CorInfoMax, ε (the log-det ridge `R_eps_weight`, official 1e-8): it only matters once it reaches
   the smallest eigenvalues of `R` (here `R` still holds 1 % of its initial identity, so ≥ 0.01)."""),
     ("code", """\
-g = jax.jit(jax.grad(lambda a: L.vicreg_loss(a, z2)[0]))(z1)
+g = jax.jit(jax.grad(lambda a: L.vicreg_loss((a, z2))[0]))(z1)
 print(f"d VICReg / d z1: shape {g.shape}, |g| = {float(jnp.linalg.norm(g)):.4f}, "
       f"finite: {bool(jnp.all(jnp.isfinite(g)))}")
 
 def hsic_value_and_grad(gamma):
-  value_and_grad = jax.value_and_grad(lambda a: L.ssl_hsic_loss([a, z2], k_hsic, gamma=gamma)[0])
+  value_and_grad = jax.value_and_grad(lambda a: L.ssl_hsic_loss((a, z2), key=k_hsic, gamma=gamma)[0])
   loss, grad = value_and_grad(z1)
   return loss, jnp.linalg.norm(grad)
 
 state0 = L.corinfomax_init_state(D)
 def corinfomax_value_and_grad(eps):
-  loss, grad = jax.value_and_grad(lambda a: L.corinfomax_loss(a, z2, state0, eps=eps)[0])(z1)
+  loss, grad = jax.value_and_grad(lambda a: L.corinfomax_loss((a, z2), state=state0, eps=eps)[0])(z1)
   return loss, jnp.linalg.norm(grad)
 
 gammas = jnp.linspace(0.0, 6.0, 7)
@@ -205,14 +209,14 @@ show("AND, MMI", pid.pid_mmi(and_), "bits")"""),
 
 `configs/fashion_mnist/vicreg.py:runlocal` is the smoke-sized VICReg job (ConvNet with widths (8, 16),
 projector 64→32). Here it is pointed at the offline 8×8 digits, with a 0-epoch warm-up so that a few
-steps move. `ssljax.train.loop.setup(config)` builds the mesh, network, optimiser, initial state and
-the pure `train_step(state, batch, rng) -> (state, metrics)`; `make_jitted_train_step` jits it with
-the state replicated and the batch sharded along the `('data',)` mesh axis (one device is fine)."""),
+steps move. `ssljax.train.setup.build(config)` resolves the config into a frozen `RunSetup`: the
+mesh, network, optimiser, objective and the pure `train_step(state, batch, rng) -> (state, metrics)`;
+`run.init_state(key)` is the initial state and `run.jitted_step()` jits the step with the state
+replicated and the batch sharded along the `('data',)` mesh axis (one device is fine)."""),
     ("code", """\
 from ssljax import configs_util, parallel
 from ssljax.data import loader
-from ssljax.train import loop
-from ssljax.train import step as step_lib
+from ssljax.train import setup
 
 config = configs_util.load_config("configs/fashion_mnist/vicreg.py", "runlocal")
 with config.unlocked():
@@ -221,14 +225,14 @@ with config.unlocked():
   config.data.batch_size = 64
   config.total_steps = 12
   config.optim.warmup_epochs = 0.0  # a few steps only: no learning-rate warm-up
-s = loop.setup(config)
-train_step = step_lib.make_jitted_train_step(s["train_step"], s["mesh"])
+run = setup.build(config)
+train_step = run.jitted_step()
 
 images, labels = loader.load_split_arrays("digits", "train")  # uint8 [1500, 8, 8, 1], int32 [1500]
-state, losses, bs = s["state"], [], config.data.batch_size
+state, losses, bs = run.init_state(jax.random.key(config.seed)), [], config.data.batch_size
 for t in range(config.total_steps):
   batch = {"image": images[t * bs:(t + 1) * bs], "label": labels[t * bs:(t + 1) * bs]}
-  batch = jax.device_put(batch, parallel.batch_sharding(s["mesh"]))
+  batch = jax.device_put(batch, parallel.batch_sharding(run.mesh))
   state, metrics = train_step(state, batch, jax.random.key(t))
   losses.append(float(metrics["loss"]))
   print(f"step {t:2d}  VICReg loss {losses[-1]:8.4f}  probe acc {float(metrics['probe/accuracy']):.3f}")

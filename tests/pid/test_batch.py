@@ -4,7 +4,7 @@ Independent NumPy references: Lloyd iterations, the class-conditional and
 one-hot Gaussian estimators written from their formulas, and the empirical pmf.
 Ground truth: analytic Gaussian PIDs (research note §5.3) and population values
 of the class-conditional estimator for a known Gaussian mixture. Distributed
-equivalence uses ssljax.testing (8 fake CPU devices, tests/conftest.py).
+equivalence uses ssljax.testing (8 fake CPU devices, the root conftest.py).
 """
 
 from __future__ import annotations
