@@ -7,8 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ssljax.train.checkpoint import Checkpointer, abstract_like
+from ssljax.train.checkpoint import Checkpointer
 from ssljax.train.state import TrainState
+
+
+def abstract_like(tree):
+  """ShapeDtypeStructs (with shardings) of ``tree``: the restore target."""
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
 
 
 def _state(seed: int) -> TrainState:
