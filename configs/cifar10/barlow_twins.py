@@ -30,10 +30,10 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("cifar10", "cifar100", "tiny_imagenet"))
   c = presets.cifar(config_lib.base_config(), dataset="cifar10", epochs=a.epochs)
   c.method = "barlow_twins"
   presets.solo_learn(c, base_lr=0.3, weight_decay=1e-4)
   presets.heads(c, "2048-2048-2048")
   c.loss.terms = {"barlow_twins": {"weight": 1.0, "lambd": 0.0051, "scale_loss": 0.1}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -30,11 +30,11 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("cifar10", "cifar100", "tiny_imagenet"))
   c = presets.cifar(config_lib.base_config(), dataset="cifar10", epochs=a.epochs)
   c.method = "byol"
   presets.solo_learn(c, base_lr=1.0, weight_decay=1e-5)
   presets.heads(c, "4096-256", predictor="4096-256")
   presets.ema_target(c, 0.99)
   c.loss.terms = {"byol": {"weight": 1.0}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

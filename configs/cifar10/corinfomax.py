@@ -33,9 +33,9 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("cifar10",))
   c = presets.cifar(config_lib.base_config(), dataset="cifar10", epochs=a.epochs)
   c.method = "corinfomax"
   presets.corinfomax(c, batch_size=512, projector="2048-2048-64", alpha=250.0, la=0.01,
                      base_lr=0.5, min_lr=1e-6)
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -33,11 +33,11 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("cifar10", "cifar100", "tiny_imagenet"))
   c = presets.cifar(config_lib.base_config(), dataset="cifar10", epochs=a.epochs)
   c.method = "simclr"
   c.data.augmentation = "simclr"
   presets.solo_learn(c, base_lr=0.4, weight_decay=1e-4)
   presets.heads(c, "2048-256", bn=False)
   c.loss.terms = {"simclr": {"weight": 1.0, "temperature": 0.2, "view_reduction": "mean"}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -33,7 +33,7 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("cifar10", "cifar100", "tiny_imagenet"))
   c = presets.cifar(config_lib.base_config(), dataset="cifar10", epochs=a.epochs)
   c.method = "vicreg"
   c.data.augmentation = "vicreg_cifar"
@@ -41,4 +41,4 @@ def get_config(arg=None):
   presets.heads(c, "2048-2048-2048")
   c.loss.terms = {"vicreg": {"weight": 1.0, "sim_coeff": 25.0, "std_coeff": 50.0,
                              "cov_coeff": 1.0}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -26,16 +26,16 @@ estimator (the LogDet entropy grows like D/2·log(1 + β·std²), the pairwise
 ones by at most log N).
 """
 
-from ssljax import config as config_lib
 from ssljax import configs_util
 from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0, estimator="logdet")
+  a = presets.arguments(arg, epochs=1000.0, datasets=("cifar10", "cifar100", "tiny_imagenet"),
+                        estimator="logdet")
   c = configs_util.load_config("configs/cifar10/vicreg.py", f"epochs={a.epochs}")
   with c.unlocked():
     c.method = f"vicreg_{a.estimator}"
     c.loss.terms = {"vicreg_entropy": {"weight": 1.0, "estimator": a.estimator,
                                        "sim_coeff": 25.0}}
-    return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

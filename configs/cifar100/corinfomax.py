@@ -28,9 +28,9 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("cifar100",))
   c = presets.cifar(config_lib.base_config(), dataset="cifar100", epochs=a.epochs)
   c.method = "corinfomax"
   presets.corinfomax(c, batch_size=512, projector="4096-4096-128", alpha=1000.0, la=0.01,
                      base_lr=0.5, min_lr=1e-6)
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -35,11 +35,11 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("imagenet2012",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet2012", epochs=a.epochs)
   c.method = "barlow_twins"
   presets.lars_imagenet(c, batch_size=2048, base_lr=0.2, weight_decay=1e-6,
                         end_lr_fraction=1e-3)
   presets.heads(c, "8192-8192-8192", last_bias=False)
   c.loss.terms = {"barlow_twins": {"weight": 1.0, "lambd": 0.0051, "scale_loss": 1.0}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -33,11 +33,11 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("imagenet2012",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet2012", epochs=a.epochs)
   c.method = "byol"
   presets.lars_imagenet(c, batch_size=4096, base_lr=0.2, weight_decay=1.5e-6)
   presets.heads(c, "4096-256", predictor="4096-256", last_bias=False)
   presets.ema_target(c, 0.996)
   c.loss.terms = {"byol": {"weight": 1.0}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

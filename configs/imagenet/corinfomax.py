@@ -32,9 +32,9 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=100.0)
+  a = presets.arguments(arg, epochs=100.0, datasets=("imagenet2012",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet2012", epochs=a.epochs)
   c.method = "corinfomax"
   presets.corinfomax(c, batch_size=1536, projector="8192-8192-512", alpha=2000.0, la=0.1,
                      base_lr=0.2, min_lr=1e-6, projector_bn=True)
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -35,11 +35,11 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("imagenet2012",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet2012", epochs=a.epochs)
   c.method = "simclr"
   c.data.augmentation = "simclr"
   presets.lars_imagenet(c, batch_size=4096, base_lr=0.3, weight_decay=1e-6)
   presets.heads(c, "2048-128")
   c.loss.terms = {"simclr": {"weight": 1.0, "temperature": 0.1, "view_reduction": "sum"}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

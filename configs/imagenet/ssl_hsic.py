@@ -49,7 +49,7 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0, no_target=False)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("imagenet2012",), no_target=False)
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet2012", epochs=a.epochs)
   c.method = "ssl_hsic" + ("_no_target" if a.no_target else "")
   presets.lars_imagenet(c, batch_size=4096, base_lr=0.4, weight_decay=1e-6)
@@ -63,4 +63,4 @@ def get_config(arg=None):
                                "kernel": "imq", "estimator": "rff"}}
   c.eval.linear_epochs = 90
   c.eval.linear_batch_size = 4096
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

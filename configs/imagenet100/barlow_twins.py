@@ -31,10 +31,10 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=400.0)
+  a = presets.arguments(arg, epochs=400.0, datasets=("imagenet100",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet100", epochs=a.epochs)
   c.method = "barlow_twins"
   presets.solo_learn(c, base_lr=0.3, weight_decay=1e-4)
   presets.heads(c, "2048-2048-2048")
   c.loss.terms = {"barlow_twins": {"weight": 1.0, "lambd": 0.0051, "scale_loss": 0.1}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -33,11 +33,11 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=400.0)
+  a = presets.arguments(arg, epochs=400.0, datasets=("imagenet100",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet100", epochs=a.epochs)
   c.method = "byol"
   presets.solo_learn(c, base_lr=0.5, weight_decay=1e-6)
   presets.heads(c, "4096-256", predictor="8192-256")
   presets.ema_target(c, 0.99)
   c.loss.terms = {"byol": {"weight": 1.0}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -28,10 +28,10 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=200.0)
+  a = presets.arguments(arg, epochs=200.0, datasets=("imagenet100",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet100", epochs=a.epochs)
   c.method = "corinfomax"
   c.model.encoder = "resnet50"
   presets.corinfomax(c, batch_size=1024, projector="4096-4096-128", alpha=500.0, la=0.01,
                      base_lr=1.0, min_lr=5e-3, warmup_epochs=5.0)
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -32,11 +32,11 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=800.0)
+  a = presets.arguments(arg, epochs=800.0, datasets=("tiny_imagenet",))
   c = presets.tiny_imagenet(config_lib.base_config(), epochs=a.epochs)
   c.method = "corinfomax"
   c.model.encoder = "resnet50"
   c.model.encoder_kwargs.stem = "imagenet"
   presets.corinfomax(c, batch_size=1024, projector="4096-4096-128", alpha=500.0, la=0.1,
                      base_lr=0.5, min_lr=1e-6)
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)
