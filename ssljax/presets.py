@@ -221,6 +221,14 @@ def solo_learn(c: ml_collections.ConfigDict, *, base_lr: float,
   defaults). Not reproduced: LARS ``clip_lr`` (the adaptive lr is not
   capped at the global lr) and mixed precision. On CIFAR, solo-learn's stem
   conv has padding 2 (``solo/methods/base.py``), set here.
+
+  The CIFAR-10 files also run on CIFAR-100 and Tiny-ImageNet
+  (``:dataset=...``) with only the data changed: solo-learn runs its
+  CIFAR-10 yamls on CIFAR-100 that way ("change here for cifar100"); no
+  published Tiny-ImageNet recipe exists for these methods in solo-learn or in
+  the papers' code, so running them on 64x64 images is OUR CHOICE (W-MSE's
+  Tiny-ImageNet runs use Adam, lr 2e-3, and a 3x3 stem that keeps the
+  max-pool, ``model.py``).
   """
   c.optim.name = "lars"
   c.optim.base_lr = base_lr
@@ -268,8 +276,8 @@ def corinfomax(c: ml_collections.ConfigDict, *, batch_size: int, projector: str,
                projector_bn: bool = False) -> ml_collections.ConfigDict:
   """The official CorInfoMax set-up; the arguments are the row's README command.
 
-  Shared by every run of ``serdarozsoy/corinfomax-ssl`` (research note
-  ssl_hsic_corinfomax.md §2.2-2.3): plain SGD (momentum 0.9, weight decay
+  Shared by every run of ``serdarozsoy/corinfomax-ssl`` (README commands and
+  the parser defaults of each folder): plain SGD (momentum 0.9, weight decay
   1e-4 on every parameter), lr NOT scaled by the batch, linear warm-up from
   3e-3 then cosine to ``min_lr``; ε = 1e-8, R_ini = 1, λ_R = λ_μ = ``la``,
   L2-normalised outputs (in the kernel); projector "h1-h2-D" whose last

@@ -2,16 +2,16 @@ r"""CorInfoMax on CIFAR-100, ResNet-18, 1000 epochs: the official run.
 
 Paper: Ozsoy et al., "Self-Supervised Learning with an Information
 Maximization Criterion", NeurIPS 2022, Table 1 (CIFAR-100): 71.61 linear top-1
-(verified: ``serdarozsoy/corinfomax-ssl`` README; research note
-ssl_hsic_corinfomax.md §2.4); its 5-NN value was not recovered.
+(verified: ``serdarozsoy/corinfomax-ssl`` README); its 5-NN value was not
+recovered.
 
 Run (and evaluate a finished run again)::
 
   python -m ssljax.main --config=configs/cifar100/corinfomax.py --workdir=runs/cifar100_corinfomax
   python -m ssljax.main --config=configs/cifar100/corinfomax.py --workdir=runs/cifar100_corinfomax --mode=evaluate
 
-Hyper-parameters: the README's CIFAR-100 command plus parser defaults (note
-§2.3); the shared set-up is `presets.corinfomax` (see configs/cifar10/corinfomax.py):
+Hyper-parameters: the README's CIFAR-100 command plus parser defaults
+(``cifars-tiny/parsing_file.py``); the shared set-up is `presets.corinfomax` (see configs/cifar10/corinfomax.py):
 
 * ResNet-18, CIFAR stem (padding 1, no max-pool), zero-init residual BN;
   projector 512-4096-4096-128, no BatchNorm, no output bias;

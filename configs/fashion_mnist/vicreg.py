@@ -1,15 +1,17 @@
 r"""VICReg on Fashion-MNIST, CPU-sized: the embedded default job of ssljax.
 
-Run (about 5 minutes on a 2-core CPU)::
+Run (about 12 minutes on a 2-core CPU, README)::
 
   python -m ssljax.main --config=configs/fashion_mnist/vicreg.py --workdir=runs/fmnist_vicreg
 
-Smoke run (seconds)::
+Smoke run (seconds), + PID-SSL, or a shorter run; print the config only::
 
   python -m ssljax.main --config=configs/fashion_mnist/vicreg.py:runlocal --workdir=/tmp/smoke
+  python -m ssljax.main --config=configs/fashion_mnist/vicreg.py:pid --workdir=runs/fmnist_vicreg_pid
+  python -m ssljax.main --config=configs/fashion_mnist/vicreg.py:pid,epochs=3 --print_config
 
-Expected: see the closing note of issue #2 / README (linear-probe and kNN top-1
-on the 10k test images, against a linear probe on raw pixels).
+Expected: the README's table (linear-probe and kNN top-1 on the 10k test
+images, against a linear probe on raw pixels: 86.0 % vs 83.9 %).
 
 VICReg: Bardes, Ponce & LeCun, ICLR 2022; coefficients 25/25/1 from the
 official ``facebookresearch/vicreg`` defaults.

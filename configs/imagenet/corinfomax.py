@@ -2,9 +2,8 @@ r"""CorInfoMax on ImageNet-1K, ResNet-50, 100 epochs: the official run.
 
 Paper: Ozsoy et al., "Self-Supervised Learning with an Information
 Maximization Criterion", NeurIPS 2022, ImageNet-1K table: 69.08 linear top-1
-after 100 epochs (verified: ``serdarozsoy/corinfomax-ssl`` README; research
-note ssl_hsic_corinfomax.md §2.4); the table's 100-epoch baselines were not
-recovered.
+after 100 epochs (verified: ``serdarozsoy/corinfomax-ssl`` README); the
+table's 100-epoch baselines were not recovered.
 
 Run (and evaluate a finished run again)::
 
@@ -12,7 +11,7 @@ Run (and evaluate a finished run again)::
   python -m ssljax.main --config=configs/imagenet/corinfomax.py --workdir=runs/imagenet_corinfomax --mode=evaluate
 
 Hyper-parameters: the README's ImageNet-1K command plus parser defaults
-(``imagenet1k/``; note §2.2-2.3); the shared set-up is `presets.corinfomax`:
+(``imagenet1k/``); the shared set-up is `presets.corinfomax`:
 
 * ResNet-50, zero-init residual BN; projector 2048-8192-8192-512 WITH
   BatchNorm (``model_base_resnet_bn.py::CovModel6``), no output bias;

@@ -1,7 +1,7 @@
 r"""Barlow Twins on ImageNet-100, ResNet-18, 400 epochs: solo-learn's recipe.
 
 Table rows (experiments/paper_tables.md): solo-learn ImageNet-100 benchmark,
-Barlow Twins 80.38 top-1 (online linear; 80.16 offline; anchors.md §1.3);
+Barlow Twins 80.38 top-1 (online linear; 80.16 offline; solo-learn's README);
 the Barlow Twins baseline of CorInfoMax's ImageNet-100 table (79.70 in an
 older solo-learn README; unverified).
 

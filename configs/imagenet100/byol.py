@@ -1,7 +1,7 @@
 r"""BYOL on ImageNet-100, ResNet-18, 400 epochs: solo-learn's recipe.
 
 Table rows (experiments/paper_tables.md): solo-learn ImageNet-100 benchmark,
-BYOL 80.16 top-1 (online linear; 80.32 offline; anchors.md §1.3); the BYOL
+BYOL 80.16 top-1 (online linear; 80.32 offline; solo-learn's README); the BYOL
 baseline of CorInfoMax's ImageNet-100 table (79.76 in an older solo-learn
 README; unverified).
 

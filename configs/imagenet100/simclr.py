@@ -1,7 +1,7 @@
 r"""SimCLR on ImageNet-100, ResNet-18, 400 epochs: solo-learn's recipe.
 
 Table rows (experiments/paper_tables.md): solo-learn ImageNet-100 benchmark,
-SimCLR 77.64 top-1 (online linear; anchors.md §1.3); the SimCLR baseline of
+SimCLR 77.64 top-1 (online linear; solo-learn's README); the SimCLR baseline of
 CorInfoMax's ImageNet-100 table (77.04 in an older solo-learn README, which
 the paper appears to copy; unverified).
 

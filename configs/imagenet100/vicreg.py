@@ -1,7 +1,7 @@
 r"""VICReg on ImageNet-100, ResNet-18, 400 epochs: solo-learn's recipe.
 
 Table rows (experiments/paper_tables.md): solo-learn ImageNet-100 benchmark,
-VICReg 79.22 top-1 (online linear; 79.40 offline; anchors.md §1.3); the
+VICReg 79.22 top-1 (online linear; 79.40 offline; solo-learn's README); the
 VICReg baseline of CorInfoMax's ImageNet-100 table (79.22 in an older
 solo-learn README too; unverified).
 
