@@ -14,7 +14,7 @@ tables (``experiments/paper_tables.md``), `cifar`, `tiny_imagenet`,
 `imagenet`; recipe helpers: `solo_learn`, `lars_imagenet`, `corinfomax`,
 `heads`, `ema_target`.
 
-Example (the same strings as ``--config=configs/cifar10/byol.py:pid,runlocal``):
+Example (as ``--config=configs/cifar10/byol.py:dataset=cifar100,pid,runlocal``):
 
   >>> from ssljax import configs_util
   >>> c = configs_util.load_config("configs/cifar10/byol.py", "dataset=cifar100,pid,runlocal")
@@ -27,7 +27,8 @@ from __future__ import annotations
 import ml_collections
 
 
-def fashion_mnist(c: ml_collections.ConfigDict, *, epochs: float = 10.0) -> ml_collections.ConfigDict:
+def fashion_mnist(c: ml_collections.ConfigDict, *,
+                  epochs: float = 10.0) -> ml_collections.ConfigDict:
   """The embedded CPU default: Fashion-MNIST (offline, Debian package), small ConvNet.
 
   Sized so the whole run (pretraining + evaluation) takes a few minutes on a

@@ -3,9 +3,10 @@
 Every row whose Config column is a config string (``file.py[:args]``) must
 load, and its dataset, backbone, global batch and epochs must equal the
 table's columns; every config file under the paper-table folders must appear
-in the table; the measured column must stay empty. The spot checks pin values written in the papers /
-official code (see each config's docstring), so a changed config fails here.
-No train step is built here (tests/test_configs.py does that for every file).
+in the table; the measured column must stay empty. The spot checks pin values
+written in the papers / official code (see each config's docstring), so a
+changed config fails here. No train step is built here (tests/test_configs.py
+does that for every config string of the table).
 """
 
 from __future__ import annotations
