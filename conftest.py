@@ -40,3 +40,8 @@ def pytest_collection_modifyitems(config, items):
   for item in items:
     if item.get_closest_marker("timeout") is None:
       item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_SECONDS))
+
+
+def pytest_configure(config):
+  config.addinivalue_line("markers", "slow: runs a subprocess or a long job; deselect with "
+                          "-m 'not slow'")

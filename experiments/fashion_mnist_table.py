@@ -57,8 +57,8 @@ TRAINED_ROWS = (
     ("CorInfoMax", "corinfomax", ""),
     ("SSL-HSIC", "ssl_hsic", ""),
     ("SuperInfo", "superinfo", ""),
-    ("SimCLR + PID", "simclr_pid", ""),
-    ("VICReg + PID", "vicreg_pid", ""),
+    ("SimCLR + PID", "simclr", "pid"),
+    ("VICReg + PID", "vicreg", "pid"),
     ("Supervised (upper bound)", "supervised", ""),
 )
 

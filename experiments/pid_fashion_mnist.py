@@ -31,8 +31,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(method: str, pid: bool, seed: int, epochs: float, workroot: str, quick: bool):
-  path = f"configs/fashion_mnist/{method}{'_pid' if pid else ''}.py"
-  config = configs_util.load_config(path, f"epochs={epochs}")
+  config = configs_util.load_config(f"configs/fashion_mnist/{method}.py",
+                                    f"{'pid,' if pid else ''}epochs={epochs}")
   with config.unlocked():
     config.seed = seed
     config.model.encoder_kwargs.widths = (32, 64, 128)

@@ -129,24 +129,37 @@ def finalize(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
-def parse_arg(arg: str | None, **defaults):
-  """big_vision-style ``'runlocal,epochs=2'`` → ConfigDict of typed values."""
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """big_vision-style ``'runlocal,epochs=2'`` → ConfigDict of typed values.
+
+  Each comma-separated part is ``key=value`` (parsed as the default's type)
+  or a bare ``key`` (a boolean flag set to True). Config files call it
+  through `ssljax.presets.arguments`, which adds the arguments every file
+  accepts.
+
+  >>> a = parse_arg("runlocal,epochs=2", runlocal=False, epochs=10.0)
+  >>> a.runlocal, a.epochs
+  (True, 2.0)
+  """
   out = ml_collections.ConfigDict(defaults)
-  if not arg:
-    return out
-  for part in arg.split(","):
+  for part in (arg or "").split(","):
     if not part:
       continue
     key, _, value = part.partition("=")
     if key not in defaults:
       raise ValueError(f"unknown config argument {key!r}; valid: {sorted(defaults)}")
     kind = type(defaults[key])
-    if not value:
-      out[key] = True if kind is bool else value
-    elif kind is bool:
-      out[key] = value.lower() in ("1", "true", "yes")
+    if kind is bool:
+      if value.lower() not in ("", "1", "true", "yes", "0", "false", "no"):
+        raise ValueError(f"config argument {part!r}: expected a boolean, e.g. {key} or {key}=false")
+      out[key] = value.lower() in ("", "1", "true", "yes")
+    elif not value:
+      raise ValueError(f"config argument {key!r} needs a value: {key}=...")
     else:
-      out[key] = kind(value)
+      try:
+        out[key] = kind(value)
+      except ValueError:
+        raise ValueError(f"config argument {part!r}: expected a {kind.__name__}") from None
   return out
 
 

@@ -3,7 +3,8 @@
 Config fields are overridden with ``--config.key=value`` (ml_collections
 config flags), e.g. ``--config.data.batch_size=512 --config.num_epochs=100``.
 A config file may take an argument after a colon:
-``--config=configs/fashion_mnist/vicreg.py:runlocal``.
+``--config=configs/fashion_mnist/vicreg.py:runlocal``. ``--print_config`` prints
+the effective config (after the overrides) as JSON and exits.
 
 Rerunning the same command resumes from the latest intact checkpoint in
 ``--workdir``; ``--mode=evaluate`` runs the offline linear probe and kNN on
@@ -30,6 +31,10 @@ _MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate"],
                           "'train' (pretrain, resume if possible, evaluate) or 'evaluate' "
                           "(offline linear probe + kNN from the latest checkpoint in --workdir).")
 _DEBUG = flags.DEFINE_bool("debug", False, "Show the full traceback of errors.")
+_PRINT_CONFIG = flags.DEFINE_bool("print_config", False,
+                                  "Print the effective config (after --config.key=value overrides) "
+                                  "as JSON and exit; needs no --workdir and reads no data.")
+
 
 EXIT_USER_ERROR = 2
 
@@ -87,6 +92,9 @@ def _load_config():
 def main(argv):
   if len(argv) > 1:
     _user_error(f"unexpected arguments {argv[1:]}. Flags are written --name=value.")
+  if _PRINT_CONFIG.value and _CONFIG.value is not None:
+    print(_load_config().to_json_best_effort(indent=2))
+    return
   if _CONFIG.value is None or _WORKDIR.value is None:
     _user_error("both --config=configs/<dataset>/<method>.py and --workdir=DIR are required.")
   logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")

@@ -1,10 +1,21 @@
-"""Every config file loads, validates, and builds a train step (traced on abstract shapes)."""
+"""Every config string loads, validates, and builds a train step (traced on abstract shapes).
+
+Config strings: every one in ``experiments/paper_tables.md``, every file with
+no argument, each file's ``:runlocal``, and the Fashion-MNIST ``:pid``
+variants; then the common argument parser of `ssljax.presets.arguments` and
+``python -m ssljax.main --print_config``.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from ssljax import config as config_lib
@@ -13,16 +24,30 @@ from ssljax.data import datasets
 from ssljax.train import network as network_lib
 from ssljax.train import step as step_lib
 
-CONFIGS = configs_util.config_files()
+FILES = configs_util.config_files()
+TABLE = os.path.join(configs_util.REPO_ROOT, "experiments", "paper_tables.md")
+
+
+def _table_strings() -> list[str]:
+  with open(TABLE, encoding="utf-8") as f:
+    return re.findall(r"`(configs/[\w/]+\.py(?::[\w=,.]+)?)`", f.read())
+
+
+STRINGS = list(dict.fromkeys(
+    _table_strings() + FILES
+    + [f"configs/fashion_mnist/{m}.py:pid" for m in ("simclr", "byol", "barlow_twins", "vicreg")]
+    + [f"{f}:runlocal" for f in FILES]))
 
 
 def test_there_are_configs():
-  assert len(CONFIGS) >= 8, CONFIGS
+  assert len(FILES) >= 8 and len(STRINGS) >= 2 * len(FILES), STRINGS
 
 
 # Train-step recipes already traced in this process, keyed by everything that
 # shapes the traced program except the dataset's identity (CIFAR-10/100 and
-# Tiny-ImageNet rows share recipes; tracing a ResNet-50 step takes ~5 s).
+# Tiny-ImageNet rows share recipes; tracing a ResNet-50 step takes ~5 s). A
+# ``runlocal`` string is its file's program at smaller sizes: built and
+# validated, but traced under its file's key (once).
 _TRACED: set[str] = set()
 
 
@@ -32,20 +57,28 @@ def _recipe_key(config, info) -> str:
   return repr(sorted(parts.items()))
 
 
-@pytest.mark.parametrize("path", CONFIGS)
-def test_config_builds_a_train_step(path):
-  config = configs_util.load_config(path)
-  assert config.is_locked, f"{path}: call config_lib.finalize(c) at the end of get_config"
+def _with_classes(config):
   info = datasets.get_dataset_info(config.data.name)
   with config.unlocked():
     if config.data.num_classes < 0:
       config.data.num_classes = info.num_classes
+  return config, info
+
+
+@pytest.mark.parametrize("config_string", STRINGS)
+def test_config_builds_a_train_step(config_string):
+  config, info = _with_classes(configs_util.load_config(config_string))
+  assert config.is_locked, f"{config_string}: end get_config with presets.finish(c, a)"
   config_lib.validate(config, num_devices=1)
   net = network_lib.build_from_config(config)
   tx, _ = step_lib.make_optimizer(config, steps_per_epoch=10, total_steps=100)
-  key = _recipe_key(config, info)
+  path, _, arg = config_string.partition(":")
+  if arg == "runlocal":
+    key = _recipe_key(*_with_classes(configs_util.load_config(path)))
+  else:
+    key = _recipe_key(config, info)
   if key in _TRACED:
-    return  # the same program (up to the label count) was traced for an earlier file
+    return  # the same program (up to the label count or the sizes) was traced already
   _TRACED.add(key)
   view = (config.data.image_size, config.data.image_size, info.image_shape[-1])
   state = jax.eval_shape(lambda k: step_lib.init_train_state(
@@ -61,17 +94,86 @@ def test_config_builds_a_train_step(path):
   assert metrics["loss"].shape == ()
 
 
-def test_runlocal_variants_are_small():
-  for path in CONFIGS:
-    if "fashion_mnist" not in path:
-      continue
-    c = configs_util.load_config(path, "runlocal")
-    assert 0 < c.total_steps <= 20 and c.data.batch_size <= 128, path
+@pytest.mark.parametrize("path", FILES)
+def test_runlocal_is_one_shrink_that_keeps_the_recipe(path):
+  full, small = configs_util.load_config(path), configs_util.load_config(path, "runlocal")
+  assert (small.total_steps, small.data.batch_size, small.eval.linear_epochs) == (4, 32, 2), path
+  assert small.data.image_size <= 64 and max(small.model.projector_hidden, default=0) <= 64, path
+  kw = small.model.encoder_kwargs
+  assert (kw.widths == (8, 16)) if small.model.encoder == "convnet" else kw.width == 8, path
+  for key in ("loss", "optim", "pid"):
+    assert small[key].to_dict() == full[key].to_dict(), (path, key)
+  assert (small.data.name, small.data.augmentation) == (full.data.name, full.data.augmentation)
+  assert configs_util.load_config(path, "epochs=3").num_epochs == 3.0, path
 
 
-def test_config_argument_typos_are_rejected():
-  with pytest.raises(ValueError, match="unknown config argument 'runlcal'"):
+# ----------------------------------------------------------------------------
+# The common arguments (ssljax.presets.arguments / finish).
+# ----------------------------------------------------------------------------
+
+BYOL = "configs/cifar10/byol.py"
+
+
+def _load(arg):
+  return configs_util.load_config(BYOL, arg).to_dict()
+
+
+def test_arguments_compose_in_any_order():
+  assert _load("pid,runlocal") == _load("runlocal,pid") == _load("runlocal,pid=true")
+  assert _load("runlocal,epochs=2") == _load("epochs=2,runlocal")
+  assert _load("pid=false") == _load("") == _load(None) == _load("dataset=cifar10")
+  c = configs_util.load_config(BYOL, "dataset=tiny_imagenet,pid,epochs=50")
+  assert (c.method, c.data.name, c.data.image_size, c.num_epochs) == (
+      "byol+pid", "tiny_imagenet", 64, 50.0)
+  # PID-SSL: warm-up and refresh every 10 % of the run (5 of 50 epochs) ...
+  assert (c.pid.warmup_epochs, c.pid.refresh_every_epochs) == (5.0, 5.0)
+  assert c.loss.terms.pid_unique.weight == 1.0 and c.loss.terms.byol.weight == 1.0
+  # ... on the unchanged baseline: only the data, method and PID fields differ.
+  base = configs_util.load_config(BYOL, "epochs=50").to_dict()
+  d = c.to_dict()
+  for key in ("data", "method", "pid", "loss"):
+    base.pop(key), d.pop(key)
+  assert d == base
+  small = configs_util.load_config(BYOL, "runlocal,pid,dataset=cifar100")
+  assert (small.total_steps, small.data.name, small.method) == (4, "cifar100", "byol+pid")
+
+
+def test_unknown_argument_is_a_one_line_error():
+  with pytest.raises(ValueError) as e:
     configs_util.load_config("configs/fashion_mnist/vicreg.py", "runlcal")
+  assert str(e.value) == ("unknown config argument 'runlcal'; "
+                          "valid: ['dataset', 'epochs', 'pid', 'runlocal']")
+  with pytest.raises(ValueError, match=r"valid: \['dataset', 'epochs', 'estimator', 'pid'"):
+    configs_util.load_config("configs/cifar10/vicreg_entropy.py", "estimater=logdet")
+  with pytest.raises(ValueError, match="needs a value: epochs="):
+    configs_util.load_config(BYOL, "epochs")
+  with pytest.raises(ValueError, match="expected a float"):
+    configs_util.load_config(BYOL, "epochs=many")
+  with pytest.raises(ValueError, match="expected a boolean"):
+    configs_util.load_config(BYOL, "pid=maybe")
+
+
+def test_unsupported_dataset_is_a_one_line_error():
+  with pytest.raises(ValueError) as e:
+    configs_util.load_config("configs/cifar10/corinfomax.py", "dataset=cifar100")
+  assert str(e.value) == ("config argument dataset='cifar100' is not supported by this config "
+                          "file; valid: ['cifar10']")
+  with pytest.raises(ValueError, match=r"valid: \['cifar10', 'cifar100', 'tiny_imagenet'\]$"):
+    configs_util.load_config(BYOL, "dataset=imagenet100")
+
+
+@pytest.mark.slow
+def test_print_config_prints_the_overridden_config_and_exits():
+  string = "configs/cifar10/vicreg.py:pid,runlocal,dataset=cifar100"
+  out = subprocess.run(
+      [sys.executable, "-m", "ssljax.main", f"--config={string}", "--print_config",
+       "--config.seed=7", "--config.data.data_dir=/nonexistent"],
+      cwd=configs_util.REPO_ROOT, capture_output=True, text=True, timeout=120, check=True)
+  expected = configs_util.load_config(string)
+  with expected.unlocked():
+    expected.seed = 7
+    expected.data.data_dir = "/nonexistent"
+  assert json.loads(out.stdout) == json.loads(expected.to_json_best_effort())
 
 
 def test_missing_config_file_lists_alternatives():

@@ -2,8 +2,8 @@ r"""CorInfoMax on CIFAR-10, ResNet-18, 1000 epochs: the official run.
 
 Paper: Ozsoy, Hamdan, Arik, Yuret & Erdogan, "Self-Supervised Learning with
 an Information Maximization Criterion", NeurIPS 2022, Table 1 (CIFAR-10):
-93.18 linear top-1 (verified: ``serdarozsoy/corinfomax-ssl`` README; research
-note ssl_hsic_corinfomax.md §2.4); its 5-NN value was not recovered.
+93.18 linear top-1 (verified: ``serdarozsoy/corinfomax-ssl`` README); its
+5-NN value was not recovered.
 
 Run (and evaluate a finished run again)::
 
@@ -11,7 +11,7 @@ Run (and evaluate a finished run again)::
   python -m ssljax.main --config=configs/cifar10/corinfomax.py --workdir=runs/cifar10_corinfomax --mode=evaluate
 
 Hyper-parameters: the README's CIFAR-10 command plus parser defaults
-(``cifars-tiny/parsing_file.py``; note §2.2-2.3), shared parts in
+(``cifars-tiny/parsing_file.py``), shared parts in
 `presets.corinfomax`:
 
 * ResNet-18, CIFAR stem (3x3/1 conv, padding 1, no max-pool), zero-init
@@ -33,9 +33,9 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("cifar10",))
   c = presets.cifar(config_lib.base_config(), dataset="cifar10", epochs=a.epochs)
   c.method = "corinfomax"
   presets.corinfomax(c, batch_size=512, projector="2048-2048-64", alpha=250.0, la=0.01,
                      base_lr=0.5, min_lr=1e-6)
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -2,16 +2,16 @@ r"""CorInfoMax on CIFAR-100, ResNet-18, 1000 epochs: the official run.
 
 Paper: Ozsoy et al., "Self-Supervised Learning with an Information
 Maximization Criterion", NeurIPS 2022, Table 1 (CIFAR-100): 71.61 linear top-1
-(verified: ``serdarozsoy/corinfomax-ssl`` README; research note
-ssl_hsic_corinfomax.md §2.4); its 5-NN value was not recovered.
+(verified: ``serdarozsoy/corinfomax-ssl`` README); its 5-NN value was not
+recovered.
 
 Run (and evaluate a finished run again)::
 
   python -m ssljax.main --config=configs/cifar100/corinfomax.py --workdir=runs/cifar100_corinfomax
   python -m ssljax.main --config=configs/cifar100/corinfomax.py --workdir=runs/cifar100_corinfomax --mode=evaluate
 
-Hyper-parameters: the README's CIFAR-100 command plus parser defaults (note
-§2.3); the shared set-up is `presets.corinfomax` (see configs/cifar10/corinfomax.py):
+Hyper-parameters: the README's CIFAR-100 command plus parser defaults
+(``cifars-tiny/parsing_file.py``); the shared set-up is `presets.corinfomax` (see configs/cifar10/corinfomax.py):
 
 * ResNet-18, CIFAR stem (padding 1, no max-pool), zero-init residual BN;
   projector 512-4096-4096-128, no BatchNorm, no output bias;
@@ -28,9 +28,9 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("cifar100",))
   c = presets.cifar(config_lib.base_config(), dataset="cifar100", epochs=a.epochs)
   c.method = "corinfomax"
   presets.corinfomax(c, batch_size=512, projector="4096-4096-128", alpha=1000.0, la=0.01,
                      base_lr=0.5, min_lr=1e-6)
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -13,9 +13,9 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=10.0)
+  a = presets.arguments(arg, epochs=10.0, datasets=("fashion_mnist",))
   c = config_lib.base_config()
   c.method = "barlow_twins"
-  presets.fashion_mnist(c, runlocal=a.runlocal, epochs=a.epochs)
+  presets.fashion_mnist(c, epochs=a.epochs)
   c.loss.terms = {"barlow_twins": {"weight": 1.0, "lambd": 0.0051}}
-  return config_lib.finalize(c)
+  return presets.finish(c, a)

@@ -14,13 +14,13 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=10.0)
+  a = presets.arguments(arg, epochs=10.0, datasets=("fashion_mnist",))
   c = config_lib.base_config()
   c.method = "byol"
-  presets.fashion_mnist(c, runlocal=a.runlocal, epochs=a.epochs)
+  presets.fashion_mnist(c, epochs=a.epochs)
   c.model.predictor_hidden = c.model.projector_hidden
   c.model.predictor_dim = c.model.projector_dim
   c.model.use_target = True
   c.model.target_ema = 0.99
   c.loss.terms = {"byol": {"weight": 1.0}}
-  return config_lib.finalize(c)
+  return presets.finish(c, a)

@@ -16,13 +16,13 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=10.0)
+  a = presets.arguments(arg, epochs=10.0, datasets=("fashion_mnist",))
   c = config_lib.base_config()
   c.method = "corinfomax"
-  presets.fashion_mnist(c, runlocal=a.runlocal, epochs=a.epochs)
+  presets.fashion_mnist(c, epochs=a.epochs)
   c.model.projector_bn = False
   c.model.projector_last_bias = False
-  c.model.projector_dim = 64 if not a.runlocal else 16
+  c.model.projector_dim = 64
   c.optim.name = "sgd"
   c.optim.base_lr = 0.5
   c.optim.lr_scaling = "none"
@@ -31,4 +31,4 @@ def get_config(arg=None):
   c.optim.warmup_start_lr = 3e-3
   c.loss.terms = {"corinfomax": {"weight": 1.0, "alpha": 250.0, "la_R": 0.01, "la_mu": 0.01,
                                  "eps": 1e-8}}
-  return config_lib.finalize(c)
+  return presets.finish(c, a)

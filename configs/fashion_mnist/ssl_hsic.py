@@ -16,10 +16,10 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=10.0, no_target=False)
+  a = presets.arguments(arg, epochs=10.0, datasets=("fashion_mnist",), no_target=False)
   c = config_lib.base_config()
   c.method = "ssl_hsic" + ("_no_target" if a.no_target else "")
-  presets.fashion_mnist(c, runlocal=a.runlocal, epochs=a.epochs)
+  presets.fashion_mnist(c, epochs=a.epochs)
   c.model.projector_last_bias = False
   if not a.no_target:
     c.model.predictor_hidden = c.model.projector_hidden
@@ -28,4 +28,4 @@ def get_config(arg=None):
     c.model.target_init = "independent"  # as in ssl_hsic/experiment.py
   c.loss.terms = {"ssl_hsic": {"weight": 1.0, "gamma": 3.0, "num_rff_features": 512,
                                "kernel": "imq", "estimator": "rff"}}
-  return config_lib.finalize(c)
+  return presets.finish(c, a)

@@ -16,11 +16,11 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=10.0)
+  a = presets.arguments(arg, epochs=10.0, datasets=("fashion_mnist",))
   c = config_lib.base_config()
   c.method = "superinfo"
-  presets.fashion_mnist(c, runlocal=a.runlocal, epochs=a.epochs)
+  presets.fashion_mnist(c, epochs=a.epochs)
   c.model.variance_head = True
   c.loss.terms = {"superinfo": {"weight": 1.0, "temperature": 0.2, "coef_predictive": 1.0,
                                 "coef_superfluous1": 1e-3, "coef_superfluous2": 1e-3}}
-  return config_lib.finalize(c)
+  return presets.finish(c, a)

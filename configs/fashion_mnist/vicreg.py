@@ -1,15 +1,17 @@
 r"""VICReg on Fashion-MNIST, CPU-sized: the embedded default job of ssljax.
 
-Run (about 5 minutes on a 2-core CPU)::
+Run (about 12 minutes on a 2-core CPU, README)::
 
   python -m ssljax.main --config=configs/fashion_mnist/vicreg.py --workdir=runs/fmnist_vicreg
 
-Smoke run (seconds)::
+Smoke run (seconds), + PID-SSL, or a shorter run; print the config only::
 
   python -m ssljax.main --config=configs/fashion_mnist/vicreg.py:runlocal --workdir=/tmp/smoke
+  python -m ssljax.main --config=configs/fashion_mnist/vicreg.py:pid --workdir=runs/fmnist_vicreg_pid
+  python -m ssljax.main --config=configs/fashion_mnist/vicreg.py:pid,epochs=3 --print_config
 
-Expected: see the closing note of issue #2 / README (linear-probe and kNN top-1
-on the 10k test images, against a linear probe on raw pixels).
+Expected: the README's table (linear-probe and kNN top-1 on the 10k test
+images, against a linear probe on raw pixels: 86.0 % vs 83.9 %).
 
 VICReg: Bardes, Ponce & LeCun, ICLR 2022; coefficients 25/25/1 from the
 official ``facebookresearch/vicreg`` defaults.
@@ -20,10 +22,10 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=10.0)
+  a = presets.arguments(arg, epochs=10.0, datasets=("fashion_mnist",))
   c = config_lib.base_config()
   c.method = "vicreg"
-  presets.fashion_mnist(c, runlocal=a.runlocal, epochs=a.epochs)
+  presets.fashion_mnist(c, epochs=a.epochs)
   c.loss.terms = {"vicreg": {"weight": 1.0, "sim_coeff": 25.0, "std_coeff": 25.0, "cov_coeff": 1.0}}
   c.eval.pixel_baseline = True
-  return config_lib.finalize(c)
+  return presets.finish(c, a)

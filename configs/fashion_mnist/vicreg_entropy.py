@@ -16,9 +16,9 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=10.0, estimator="logdet")
+  a = presets.arguments(arg, epochs=10.0, datasets=("fashion_mnist",), estimator="logdet")
   c = config_lib.base_config()
   c.method = f"vicreg_{a.estimator}"
-  presets.fashion_mnist(c, runlocal=a.runlocal, epochs=a.epochs)
+  presets.fashion_mnist(c, epochs=a.epochs)
   c.loss.terms = {"vicreg_entropy": {"weight": 1.0, "estimator": a.estimator}}
-  return config_lib.finalize(c)
+  return presets.finish(c, a)

@@ -2,19 +2,20 @@ r"""BYOL on ImageNet-1K, ResNet-50, 1000 epochs: the paper's recipe.
 
 Table rows (experiments/paper_tables.md): the BYOL baseline of SSL-HSIC's
 ImageNet linear-evaluation table, 74.3 top-1 (BYOL's published number;
-recalled, research note ssl_hsic_corinfomax.md §1.7; DeepMind's README says
-74.0-74.5, anchors.md §1.3); the BYOL baseline of the PID-SSL paper on
-ImageNet (only the average +PID gain is known) and the baseline of
-configs/imagenet/byol_pid.py.
+recalled, not checked against the PDF; DeepMind's ``deepmind-research/byol``
+README says 74.0-74.5); the BYOL baseline of the PID-SSL paper on ImageNet
+and, with ``:pid``, BYOL + PID (only the paper's average +PID gain is known;
+its ImageNet schedule is not: 1000 epochs with the CIFAR proportions here).
 
 Run (and evaluate a finished run again)::
 
   python -m ssljax.main --config=configs/imagenet/byol.py --workdir=runs/imagenet_byol
   python -m ssljax.main --config=configs/imagenet/byol.py --workdir=runs/imagenet_byol --mode=evaluate
+  python -m ssljax.main --config=configs/imagenet/byol.py:pid --workdir=runs/imagenet_byol_pid
 
 Hyper-parameters: Grill et al., "Bootstrap Your Own Latent", NeurIPS 2020
-(§3.3, App. C; ``deepmind-research/byol``, whose pipeline SSL-HSIC reuses:
-note §1.4-1.5):
+(§3.3, App. C; ``deepmind-research/byol``, whose pipeline ``deepmind/ssl_hsic``
+reuses):
 
 * ResNet-50, zero-init residual BN (Haiku); projector 2048-4096-256 and
   predictor 256-4096-256 with BatchNorm, no output bias;
@@ -33,11 +34,11 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("imagenet2012",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet2012", epochs=a.epochs)
   c.method = "byol"
   presets.lars_imagenet(c, batch_size=4096, base_lr=0.2, weight_decay=1.5e-6)
   presets.heads(c, "4096-256", predictor="4096-256", last_bias=False)
   presets.ema_target(c, 0.996)
   c.loss.terms = {"byol": {"weight": 1.0}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

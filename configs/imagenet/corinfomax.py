@@ -2,9 +2,8 @@ r"""CorInfoMax on ImageNet-1K, ResNet-50, 100 epochs: the official run.
 
 Paper: Ozsoy et al., "Self-Supervised Learning with an Information
 Maximization Criterion", NeurIPS 2022, ImageNet-1K table: 69.08 linear top-1
-after 100 epochs (verified: ``serdarozsoy/corinfomax-ssl`` README; research
-note ssl_hsic_corinfomax.md §2.4); the table's 100-epoch baselines were not
-recovered.
+after 100 epochs (verified: ``serdarozsoy/corinfomax-ssl`` README); the
+table's 100-epoch baselines were not recovered.
 
 Run (and evaluate a finished run again)::
 
@@ -12,7 +11,7 @@ Run (and evaluate a finished run again)::
   python -m ssljax.main --config=configs/imagenet/corinfomax.py --workdir=runs/imagenet_corinfomax --mode=evaluate
 
 Hyper-parameters: the README's ImageNet-1K command plus parser defaults
-(``imagenet1k/``; note §2.2-2.3); the shared set-up is `presets.corinfomax`:
+(``imagenet1k/``); the shared set-up is `presets.corinfomax`:
 
 * ResNet-50, zero-init residual BN; projector 2048-8192-8192-512 WITH
   BatchNorm (``model_base_resnet_bn.py::CovModel6``), no output bias;
@@ -32,9 +31,9 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=100.0)
+  a = presets.arguments(arg, epochs=100.0, datasets=("imagenet2012",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet2012", epochs=a.epochs)
   c.method = "corinfomax"
   presets.corinfomax(c, batch_size=1536, projector="8192-8192-512", alpha=2000.0, la=0.1,
                      base_lr=0.2, min_lr=1e-6, projector_bn=True)
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

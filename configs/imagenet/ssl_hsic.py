@@ -3,8 +3,7 @@ r"""SSL-HSIC on ImageNet-1K, ResNet-50, 1000 epochs (with or without the target 
 Paper: Li, Pogodin, Sutherland & Gretton, "Self-Supervised Learning with Kernel
 Dependence Maximization", NeurIPS 2021, table "Linear evaluation, ImageNet,
 ResNet-50": SSL-HSIC w/ target 74.8 top-1 (also the official README's expected
-value), w/o target 72.2 (recalled, not checked against the PDF; research note
-ssl_hsic_corinfomax.md §1.7).
+value), w/o target 72.2 (recalled, not checked against the PDF).
 
 Run (and evaluate a finished run again)::
 
@@ -13,7 +12,7 @@ Run (and evaluate a finished run again)::
   python -m ssljax.main --config=configs/imagenet/ssl_hsic.py --workdir=runs/imagenet_ssl_hsic --mode=evaluate
 
 Hyper-parameters: released ``deepmind/ssl_hsic`` ``ssl_hsic/config.py`` (key
-``default``; note §1.5) unless stated:
+``default``) unless stated:
 
 * ResNet-50 v1, zero-init last BN of each block (Haiku BYOL ResNet);
   projector 2048-4096-256 and predictor 256-4096-256, BN, no output bias
@@ -27,12 +26,12 @@ Hyper-parameters: released ``deepmind/ssl_hsic`` ``ssl_hsic/config.py`` (key
   wd 1e-6, biases and BN excluded; 10 warm-up epochs, cosine to 0;
   batch 4096, 1000 epochs (``epochs=`` overrides);
 * views: BYOL's (``'byol'``: blur 1.0 / 0.1, solarise 0.0 / 0.2);
-* evaluation (``eval_config.py``, note §1.6): linear probe 90 epochs, batch 4096.
+* evaluation (``ssl_hsic/eval_config.py``): linear probe 90 epochs, batch 4096.
 
 Deviations / unknowns:
 
 * no-target variant (``:no_target``): how the paper sets it up is unresolved
-  (note §1.7); here K = 2 online projections, no predictor, no target;
+  (the paper does not say); here K = 2 online projections, no predictor, no target;
 * data: the released config pre-trains on "train+valid", which in BYOL's
   input pipeline is the whole ImageNet ``train`` split (1,281,167 images;
   its "valid" is 10k images held out of ``train``), as here; linear top-1 is
@@ -49,7 +48,7 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0, no_target=False)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("imagenet2012",), no_target=False)
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet2012", epochs=a.epochs)
   c.method = "ssl_hsic" + ("_no_target" if a.no_target else "")
   presets.lars_imagenet(c, batch_size=4096, base_lr=0.4, weight_decay=1e-6)
@@ -63,4 +62,4 @@ def get_config(arg=None):
                                "kernel": "imq", "estimator": "rff"}}
   c.eval.linear_epochs = 90
   c.eval.linear_batch_size = 4096
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -1,16 +1,16 @@
 r"""VICReg on ImageNet-1K, ResNet-50, 1000 epochs: the official recipe.
 
-Table rows (experiments/paper_tables.md): the baseline of
-configs/imagenet/vicreg_pid.py (VICReg is not one of the PID-SSL paper's
-baselines; added for completeness).
+Table rows (experiments/paper_tables.md): VICReg and, with ``:pid``, VICReg
++ PID on ImageNet (not rows of the PID-SSL paper, whose baselines do not
+include VICReg; added for completeness).
 
 Run (and evaluate a finished run again)::
 
   python -m ssljax.main --config=configs/imagenet/vicreg.py --workdir=runs/imagenet_vicreg
   python -m ssljax.main --config=configs/imagenet/vicreg.py --workdir=runs/imagenet_vicreg --mode=evaluate
+  python -m ssljax.main --config=configs/imagenet/vicreg.py:pid --workdir=runs/imagenet_vicreg_pid
 
-Hyper-parameters: ``facebookresearch/vicreg`` ``main_vicreg.py`` (research
-note pid_superinfo_vicreg.md §3.1, verified):
+Hyper-parameters: ``facebookresearch/vicreg`` ``main_vicreg.py`` (verified):
 
 * ResNet-50 with zero-init residual BN; expander 2048-8192-8192-8192 (BN +
   ReLU after the hidden layers, final Linear without bias);
@@ -31,7 +31,7 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=1000.0)
+  a = presets.arguments(arg, epochs=1000.0, datasets=("imagenet2012",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet2012", epochs=a.epochs)
   c.method = "vicreg"
   presets.lars_imagenet(c, batch_size=2048, base_lr=0.2, weight_decay=1e-6,
@@ -39,4 +39,4 @@ def get_config(arg=None):
   presets.heads(c, "8192-8192-8192", last_bias=False)
   c.loss.terms = {"vicreg": {"weight": 1.0, "sim_coeff": 25.0, "std_coeff": 25.0,
                              "cov_coeff": 1.0}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -1,7 +1,7 @@
 r"""Barlow Twins on ImageNet-100, ResNet-18, 400 epochs: solo-learn's recipe.
 
 Table rows (experiments/paper_tables.md): solo-learn ImageNet-100 benchmark,
-Barlow Twins 80.38 top-1 (online linear; 80.16 offline; anchors.md §1.3);
+Barlow Twins 80.38 top-1 (online linear; 80.16 offline; solo-learn's README);
 the Barlow Twins baseline of CorInfoMax's ImageNet-100 table (79.70 in an
 older solo-learn README; unverified).
 
@@ -31,10 +31,10 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=400.0)
+  a = presets.arguments(arg, epochs=400.0, datasets=("imagenet100",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet100", epochs=a.epochs)
   c.method = "barlow_twins"
   presets.solo_learn(c, base_lr=0.3, weight_decay=1e-4)
   presets.heads(c, "2048-2048-2048")
   c.loss.terms = {"barlow_twins": {"weight": 1.0, "lambd": 0.0051, "scale_loss": 0.1}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -1,7 +1,7 @@
 r"""BYOL on ImageNet-100, ResNet-18, 400 epochs: solo-learn's recipe.
 
 Table rows (experiments/paper_tables.md): solo-learn ImageNet-100 benchmark,
-BYOL 80.16 top-1 (online linear; 80.32 offline; anchors.md §1.3); the BYOL
+BYOL 80.16 top-1 (online linear; 80.32 offline; solo-learn's README); the BYOL
 baseline of CorInfoMax's ImageNet-100 table (79.76 in an older solo-learn
 README; unverified).
 
@@ -33,11 +33,11 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=400.0)
+  a = presets.arguments(arg, epochs=400.0, datasets=("imagenet100",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet100", epochs=a.epochs)
   c.method = "byol"
   presets.solo_learn(c, base_lr=0.5, weight_decay=1e-6)
   presets.heads(c, "4096-256", predictor="8192-256")
   presets.ema_target(c, 0.99)
   c.loss.terms = {"byol": {"weight": 1.0}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -2,8 +2,7 @@ r"""CorInfoMax on ImageNet-100, ResNet-18, 400 epochs: the official run.
 
 Paper: Ozsoy et al., "Self-Supervised Learning with an Information
 Maximization Criterion", NeurIPS 2022, ImageNet-100 table: 80.48 linear top-1
-with a ResNet-18 (verified: ``serdarozsoy/corinfomax-ssl`` README; research
-note ssl_hsic_corinfomax.md §2.4). The table's baselines are solo-learn's
+with a ResNet-18 (verified: ``serdarozsoy/corinfomax-ssl`` README). The table's baselines are solo-learn's
 ImageNet-100 ResNet-18 runs (configs/imagenet100/{simclr,byol,barlow_twins,vicreg}.py).
 
 Run (and evaluate a finished run again)::
@@ -12,7 +11,7 @@ Run (and evaluate a finished run again)::
   python -m ssljax.main --config=configs/imagenet100/corinfomax.py --workdir=runs/in100_corinfomax --mode=evaluate
 
 Hyper-parameters: the README's ImageNet-100 ResNet-18 command plus parser
-defaults (``imagenet100_resnet18/``; note §2.2-2.3); the shared set-up is
+defaults (``imagenet100_resnet18/``); the shared set-up is
 `presets.corinfomax`:
 
 * ResNet-18, ImageNet stem, zero-init residual BN; projector
@@ -32,9 +31,9 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=400.0)
+  a = presets.arguments(arg, epochs=400.0, datasets=("imagenet100",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet100", epochs=a.epochs)
   c.method = "corinfomax"
   presets.corinfomax(c, batch_size=1024, projector="4096-4096-128", alpha=500.0, la=0.01,
                      base_lr=1.0, min_lr=5e-3)
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

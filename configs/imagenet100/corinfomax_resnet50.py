@@ -2,8 +2,7 @@ r"""CorInfoMax on ImageNet-100, ResNet-50, 200 epochs: the official run.
 
 Paper: Ozsoy et al., "Self-Supervised Learning with an Information
 Maximization Criterion", NeurIPS 2022, ImageNet-100 table: 82.64 linear top-1
-with a ResNet-50 (verified: ``serdarozsoy/corinfomax-ssl`` README; research
-note ssl_hsic_corinfomax.md §2.4).
+with a ResNet-50 (verified: ``serdarozsoy/corinfomax-ssl`` README).
 
 Run (and evaluate a finished run again)::
 
@@ -11,7 +10,7 @@ Run (and evaluate a finished run again)::
   python -m ssljax.main --config=configs/imagenet100/corinfomax_resnet50.py --workdir=runs/in100_corinfomax_r50 --mode=evaluate
 
 Hyper-parameters: the README's ImageNet-100 ResNet-50 command plus parser
-defaults (``imagenet100_resnet50/``; note §2.2-2.3); the shared set-up is
+defaults (``imagenet100_resnet50/``); the shared set-up is
 `presets.corinfomax`:
 
 * ResNet-50, ImageNet stem, zero-init residual BN; projector
@@ -28,10 +27,10 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=200.0)
+  a = presets.arguments(arg, epochs=200.0, datasets=("imagenet100",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet100", epochs=a.epochs)
   c.method = "corinfomax"
   c.model.encoder = "resnet50"
   presets.corinfomax(c, batch_size=1024, projector="4096-4096-128", alpha=500.0, la=0.01,
                      base_lr=1.0, min_lr=5e-3, warmup_epochs=5.0)
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -1,7 +1,7 @@
 r"""SimCLR on ImageNet-100, ResNet-18, 400 epochs: solo-learn's recipe.
 
 Table rows (experiments/paper_tables.md): solo-learn ImageNet-100 benchmark,
-SimCLR 77.64 top-1 (online linear; anchors.md §1.3); the SimCLR baseline of
+SimCLR 77.64 top-1 (online linear; solo-learn's README); the SimCLR baseline of
 CorInfoMax's ImageNet-100 table (77.04 in an older solo-learn README, which
 the paper appears to copy; unverified).
 
@@ -31,11 +31,11 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=400.0)
+  a = presets.arguments(arg, epochs=400.0, datasets=("imagenet100",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet100", epochs=a.epochs)
   c.method = "simclr"
   c.data.augmentation = "simclr"
   presets.solo_learn(c, base_lr=0.3, weight_decay=1e-4)
   presets.heads(c, "4096-512", bn=False)
   c.loss.terms = {"simclr": {"weight": 1.0, "temperature": 0.2, "view_reduction": "mean"}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -1,7 +1,7 @@
 r"""VICReg on ImageNet-100, ResNet-18, 400 epochs: solo-learn's recipe.
 
 Table rows (experiments/paper_tables.md): solo-learn ImageNet-100 benchmark,
-VICReg 79.22 top-1 (online linear; 79.40 offline; anchors.md §1.3); the
+VICReg 79.22 top-1 (online linear; 79.40 offline; solo-learn's README); the
 VICReg baseline of CorInfoMax's ImageNet-100 table (79.22 in an older
 solo-learn README too; unverified).
 
@@ -33,7 +33,7 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=400.0)
+  a = presets.arguments(arg, epochs=400.0, datasets=("imagenet100",))
   c = presets.imagenet(config_lib.base_config(), dataset="imagenet100", epochs=a.epochs)
   c.method = "vicreg"
   c.data.augmentation = "vicreg_solo"
@@ -41,4 +41,4 @@ def get_config(arg=None):
   presets.heads(c, "2048-2048-2048")
   c.loss.terms = {"vicreg": {"weight": 1.0, "sim_coeff": 25.0, "std_coeff": 50.0,
                              "cov_coeff": 1.0}}
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)

@@ -3,7 +3,7 @@ r"""CorInfoMax on Tiny-ImageNet, ResNet-50 (ImageNet stem), 800 epochs: the offi
 Paper: Ozsoy et al., "Self-Supervised Learning with an Information
 Maximization Criterion", NeurIPS 2022, Table 1 (Tiny ImageNet): 54.86 linear
 top-1 with a ResNet-50 (verified: ``serdarozsoy/corinfomax-ssl`` README;
-research note ssl_hsic_corinfomax.md §2.4); its 5-NN value was not recovered.
+its 5-NN value was not recovered.
 The table's baselines use ResNet-18 (W-MSE's protocol).
 
 Run (and evaluate a finished run again)::
@@ -12,7 +12,7 @@ Run (and evaluate a finished run again)::
   python -m ssljax.main --config=configs/tiny_imagenet/corinfomax.py --workdir=runs/tiny_corinfomax --mode=evaluate
 
 Hyper-parameters: the README's Tiny ImageNet command plus parser defaults
-(note §2.2-2.3); the shared set-up is `presets.corinfomax`:
+(``cifars-tiny/parsing_file.py``); the shared set-up is `presets.corinfomax`:
 
 * ResNet-50 with the standard ImageNet stem (7x7/2 conv + max-pool) on
   64x64 inputs, zero-init residual BN; projector 2048-4096-4096-128, no
@@ -32,11 +32,11 @@ from ssljax import presets
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, runlocal=False, epochs=800.0)
+  a = presets.arguments(arg, epochs=800.0, datasets=("tiny_imagenet",))
   c = presets.tiny_imagenet(config_lib.base_config(), epochs=a.epochs)
   c.method = "corinfomax"
   c.model.encoder = "resnet50"
   c.model.encoder_kwargs.stem = "imagenet"
   presets.corinfomax(c, batch_size=1024, projector="4096-4096-128", alpha=500.0, la=0.1,
                      base_lr=0.5, min_lr=1e-6)
-  return presets.finish(c, runlocal=a.runlocal)
+  return presets.finish(c, a)
