@@ -77,7 +77,7 @@ def parse_flags(argv):
 
 def _load_config():
   """The --config ConfigDict; a file that is missing or fails to build is a one-line error."""
-  path = config_flags.get_config_filename(flags.FLAGS["config"])
+  path = config_flags.get_config_filename(flags.FLAGS["config"]).split(":", 1)[0]
   if not os.path.exists(path):
     _user_error(f"no config file {path}. Config files live under configs/<dataset>/<method>.py.")
   try:
