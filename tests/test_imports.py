@@ -180,3 +180,12 @@ def test_every_module_imports_alone():
   proc = subprocess.run([sys.executable, "-c", _IMPORT_EACH, *_modules()], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=240)
   assert proc.returncode == 0, f"modules that fail to import alone:\n{proc.stdout}{proc.stderr}"
+
+
+def test_layers_point_downwards():
+  """The config layer knows nothing of training; kernels know nothing of the train step."""
+  graph = import_graph()
+  assert set(graph["ssljax.config"]) <= {"ssljax.errors"}, graph["ssljax.config"]
+  for mod, deps in graph.items():
+    if mod.startswith(("ssljax.losses", "ssljax.pid", "ssljax.models", "ssljax.evaluate")):
+      assert not any(d.startswith("ssljax.train") for d in deps), (mod, deps)
