@@ -18,11 +18,9 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from ssljax import config as config_lib
 from ssljax import configs_util
-from ssljax.data import datasets
-from ssljax.train import network as network_lib
-from ssljax.train import step as step_lib
+from ssljax import parallel
+from ssljax.train import setup as setup_lib
 
 FILES = configs_util.config_files()
 TABLE = os.path.join(configs_util.REPO_ROOT, "experiments", "paper_tables.md")
@@ -57,39 +55,28 @@ def _recipe_key(config, info) -> str:
   return repr(sorted(parts.items()))
 
 
-def _with_classes(config):
-  info = datasets.get_dataset_info(config.data.name)
-  with config.unlocked():
-    if config.data.num_classes < 0:
-      config.data.num_classes = info.num_classes
-  return config, info
+def _build(config_string):
+  config = configs_util.load_config(config_string)
+  run = setup_lib.build(config, mesh=parallel.make_data_mesh(jax.devices()[:1]), total_steps=100)
+  return config, run
 
 
 @pytest.mark.parametrize("config_string", STRINGS)
 def test_config_builds_a_train_step(config_string):
-  config, info = _with_classes(configs_util.load_config(config_string))
+  config, run = _build(config_string)  # validates every field and builds the step
   assert config.is_locked, f"{config_string}: end get_config with presets.finish(c, a)"
-  config_lib.validate(config, num_devices=1)
-  net = network_lib.build_from_config(config)
-  tx, _ = step_lib.make_optimizer(config, steps_per_epoch=10, total_steps=100)
+  info = run.dataset
   path, _, arg = config_string.partition(":")
-  if arg == "runlocal":
-    key = _recipe_key(*_with_classes(configs_util.load_config(path)))
-  else:
-    key = _recipe_key(config, info)
+  key = _recipe_key(configs_util.load_config(path) if arg == "runlocal" else config, info)
   if key in _TRACED:
     return  # the same program (up to the label count or the sizes) was traced already
   _TRACED.add(key)
-  view = (config.data.image_size, config.data.image_size, info.image_shape[-1])
-  state = jax.eval_shape(lambda k: step_lib.init_train_state(
-      config, net, tx, k, view, num_classes=config.data.num_classes), jax.random.key(0))
-  train_step = step_lib.make_train_step(config, net, tx, mean=info.mean, std=info.std,
-                                        total_steps=100)
+  state = jax.eval_shape(run.init_state, jax.random.key(0))
   batch = {"image": jax.ShapeDtypeStruct((4, *info.image_shape), jnp.uint8),
            "label": jax.ShapeDtypeStruct((4,), jnp.int32)}
   if config.pid.enabled:
     batch["pseudo_label"] = jax.ShapeDtypeStruct((4,), jnp.int32)
-  new_state, metrics = jax.eval_shape(train_step, state, batch, jax.random.key(1))
+  new_state, metrics = jax.eval_shape(run.train_step, state, batch, jax.random.key(1))
   assert jax.tree.structure(new_state) == jax.tree.structure(state)
   assert metrics["loss"].shape == ()
 
