@@ -236,3 +236,23 @@ def test_entropy_variants():
     assert c.method == f"vicreg_{est}"
     base = load("configs/cifar10/vicreg.py", None)
     assert c.optim.to_dict() == base.optim.to_dict() and c.model.to_dict() == base.model.to_dict()
+
+
+def test_swav_hyper_parameters():
+  # facebookresearch/swav scripts/swav_800ep_pretrain.sh + main_swav.py.
+  c = load("configs/imagenet/swav.py", None)
+  t = c.loss.terms.swav
+  assert (t.temperature, t.epsilon, t.sinkhorn_iters, t.num_prototypes) == (0.1, 0.05, 3, 3000)
+  assert (t.freeze_prototypes_steps, t.queue_size) == (313, 0)
+  assert (c.data.augmentation, c.data.image_size, c.data.batch_size) == ("multicrop", 224, 4096)
+  assert (c.model.projector_hidden, c.model.projector_dim) == ((2048,), 128)
+  o = c.optim
+  assert (o.name, o.base_lr * 4096 / 256, o.min_lr, o.warmup_start_lr) == ("lars", 4.8, 0.0048, 0.3)
+  assert (o.weight_decay, o.trust_coefficient, o.warmup_epochs) == (1e-6, 1e-3, 10.0)
+  # vturrisi/solo-learn scripts/pretrain/cifar/swav.yaml (195 steps per epoch).
+  t = load("configs/cifar10/swav.py", None).loss.terms.swav
+  assert (t.num_prototypes, t.queue_size, t.queue_start_steps, t.freeze_prototypes_steps) == (
+      3000, 3840, 50 * 195, 2 * 195)
+  c = load("configs/cifar10/swav.py", None)
+  assert (c.optim.base_lr, c.optim.weight_decay, c.data.augmentation) == (0.6, 1e-6, "simclr")
+  assert (c.model.projector_hidden, c.model.projector_dim) == ((2048,), 128)

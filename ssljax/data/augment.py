@@ -619,6 +619,51 @@ def paper_view_configs(name: str, output_size: int) -> tuple[ViewConfig, ViewCon
   return views[0], views[1]
 
 
+def multicrop_view_configs(global_size: int, *, local_size: int, num_local: int,
+                           num_global: int = 2,
+                           global_scale: tuple[float, float] = (0.14, 1.0),
+                           local_scale: tuple[float, float] = (0.05, 0.14)
+                           ) -> tuple[ViewConfig, ...]:
+  """SwAV's multi-crop views: ``num_global`` crops at ``global_size``, then ``num_local`` smaller ones.
+
+  Official ``facebookresearch/swav`` ``src/multicropdataset.py`` with the
+  ``main_swav.py`` ImageNet command (``--nmb_crops 2 6 --size_crops 224 96
+  --min_scale_crops 0.14 0.05 --max_scale_crops 1. 0.14``): every crop is a
+  random resized crop (area fraction in ``global_scale`` / ``local_scale``),
+  flip 0.5, colour distortion s = 1 (jitter 0.8/0.8/0.8/0.2 with p 0.8,
+  grayscale 0.2) and Gaussian blur with p 0.5, sigma ~ U[0.1, 2]; no
+  solarisation. The global crops come first, as the loss kernels expect
+  (`ssljax.losses.swav_loss`'s ``num_global_views``).
+
+  Deviations: SwAV blurs with OpenCV's fixed 23x23 kernel (reflect-101
+  borders) at every crop size; here the PIL-style 13-tap Gaussian with edge
+  padding (`pil_blur_fields`), which fits 14-pixel local crops and holds the
+  same Gaussian up to 3 sigma; plus those of every preset (`paper_view_configs`).
+
+  Args:
+    global_size: side of the global crops (the config's image size).
+    local_size: side of the local crops (SwAV ImageNet: 96 for 224).
+    num_local: number of local crops (SwAV ImageNet: 6).
+    num_global: number of global crops (2).
+    global_scale: crop area range of the global crops.
+    local_scale: crop area range of the local crops.
+
+  Returns:
+    ``num_global + num_local`` view configs, the global ones first.
+
+  Example:
+    >>> views = multicrop_view_configs(224, local_size=96, num_local=6)
+    >>> [v.output_size for v in views], views[2].crop_scale
+    ([224, 224, 96, 96, 96, 96, 96, 96], (0.05, 0.14))
+  """
+  def crop(size, scale):
+    return ViewConfig(output_size=size, crop_scale=scale, brightness=0.8, contrast=0.8,
+                      saturation=0.8, hue=0.2, blur_prob=0.5, solarize_prob=0.0,
+                      **pil_blur_fields(size))
+  return ((crop(global_size, global_scale),) * num_global
+          + (crop(local_size, local_scale),) * num_local)
+
+
 def linear_probe_view_config(output_size: int) -> ViewConfig:
   """Training view of the linear probe: random resized crop + flip only (BYOL eval)."""
   return ViewConfig(output_size=output_size, jitter_prob=0.0, grayscale_prob=0.0,

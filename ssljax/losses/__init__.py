@@ -34,6 +34,7 @@ from ssljax.losses.hsic import (gaussian_kernel, gaussian_rff_features, hsic_bia
                                 label_weights, linear_kernel, pairwise_sq_dists, rff_features,
                                 ssl_hsic_loss, ssl_hsic_rff_from_stats, ssl_hsic_rff_stats)
 from ssljax.losses.simclr import info_nce_bound, nt_xent_loss
+from ssljax.losses.swav import SwAVState, sinkhorn, swav_init_state, swav_loss
 from ssljax.losses.superinfo import (gaussian_kl, reparameterize, skl_superfluous_terms,
                                      superinfo_loss)
 from ssljax.losses.vicreg import (VICRegStats, covariance_term, invariance_term, variance_term,
@@ -53,6 +54,7 @@ __all__ = [
     "ssl_hsic_rff_from_stats", "ssl_hsic_rff_stats",
     "info_nce_bound", "nt_xent_loss",
     "gaussian_kl", "reparameterize", "skl_superfluous_terms", "superinfo_loss",
+    "SwAVState", "sinkhorn", "swav_init_state", "swav_loss",
     "VICRegStats", "covariance_term", "invariance_term", "variance_term", "vicreg_from_stats",
     "vicreg_loss", "vicreg_stats",
 ]

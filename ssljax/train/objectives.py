@@ -61,7 +61,8 @@ class Term:
       learnable parameters or running statistics that need more than the
       kernel's ``state=None`` initialisation.
     call: glue for the few terms whose inputs are more than a list of outputs
-      (signature `CallFn`); ``None`` calls the kernel directly.
+      (signature `CallFn`, plus a ``step`` keyword — the train step, an int32
+      scalar — if it declares one); ``None`` calls the kernel directly.
   """
   kernel: Callable[..., tuple]
   inputs: tuple[str, ...] = ("projection",)
@@ -88,9 +89,11 @@ class Term:
   def needs_key(self) -> bool:
     return "key" in inspect.signature(self.kernel).parameters
 
-  def __call__(self, outs, params, state, key, hp, axis_name):
-    """``(loss, aux, new_state)`` of the term on ``outs``."""
+  def __call__(self, outs, params, state, key, hp, axis_name, step=None):
+    """``(loss, aux, new_state)`` of the term on ``outs`` at train step ``step``."""
     if self.call is not None:
+      if "step" in inspect.signature(self.call).parameters:  # step-dependent glue (SwAV)
+        return self.call(outs, params, state, key, hp, axis_name, step=step)
       return self.call(outs, params, state, key, hp, axis_name)
     kwargs = {k: outs[v] for k, v in self.optional_inputs.items() if v in outs}
     kwargs.update({k: v for k, v in hp.items() if k not in self.extra_hparams})
@@ -156,6 +159,38 @@ def _corinfomax_init(projection_dim, hp):
   return None, losses.corinfomax_init_state(projection_dim, r_init=hp["r_init"])
 
 
+def _swav(outs, params, state, key, hp, axis_name, *, step):
+  """SwAV on all crops' projections with the learnable ``params['prototypes']``.
+
+  As official ``main_swav.py``: the prototypes get no gradient for the first
+  ``freeze_prototypes_steps`` steps (``freeze_prototypes_niters``), and the
+  queue starts filling at ``queue_start_steps`` (``epoch_queue_starts`` in
+  steps): before that its state is kept empty.
+  """
+  del key
+  hp = dict(hp)
+  freeze, start = hp.pop("freeze_prototypes_steps"), hp.pop("queue_start_steps")
+  hp.pop("num_prototypes")  # only the shape of params["prototypes"]
+  protos = params["prototypes"]
+  protos = jnp.where(step < freeze, jax.lax.stop_gradient(protos), protos)
+  loss, aux, new_state = losses.swav_loss(outs["projection"], prototypes=protos, state=state,
+                                          axis_name=axis_name, **hp)
+  if new_state is not None:
+    new_state = jax.tree.map(lambda new, old: jnp.where(step >= start, new, old), new_state, state)
+  return loss, aux, new_state
+
+
+def _swav_init(projection_dim, hp):
+  # Official prototypes: nn.Linear(D, K) re-normalised every step, so only the
+  # directions matter; a fixed key gives directions uniform on the sphere.
+  protos = jax.random.normal(jax.random.key(0), (hp["num_prototypes"], projection_dim))
+  state = None
+  if hp["queue_size"]:
+    state = losses.swav_init_state(hp["queue_size"], projection_dim,
+                                   num_global_views=hp["num_global_views"])
+  return {"prototypes": protos / jnp.linalg.norm(protos, axis=1, keepdims=True)}, state
+
+
 # ----------------------------------------------------------------------------
 # The table. Every name here is a valid key of config.loss.terms.
 
@@ -174,6 +209,11 @@ TERMS: dict[str, Term] = {
     "ssl_hsic": Term(losses.ssl_hsic_loss,
                      extra_hparams={"learn_scale": True, "scale_num_samples": 1024},
                      init=_ssl_hsic_init, call=_ssl_hsic),
+    # SwAV: prototypes are a learnable loss parameter; the optional queue is its state.
+    "swav": Term(losses.swav_loss, array_keywords=("prototypes",),
+                 extra_hparams={"num_prototypes": 3000, "freeze_prototypes_steps": 313,
+                                "queue_start_steps": 0},
+                 init=_swav_init, call=_swav),
     # PID-SSL's unique-information term (weight ramped by `pid_ssl.alpha_schedule`).
     pid_ssl.TERM: Term(pid_ssl.unique_information_loss, inputs=("cluster_logits", "pseudo_labels")),
     # Supervised reference (not SSL): the same kernel with the true labels.
@@ -263,7 +303,8 @@ class Objective:
     keys = jax.random.split(rng, max(len(self.terms), 1))
     for key, name in zip(keys, sorted(self.terms)):
       weight, hp = self.terms[name]
-      value, aux, st = TERMS[name](outs, params.get(name), state.get(name), key, hp, axis_name)
+      value, aux, st = TERMS[name](outs, params.get(name), state.get(name), key, hp, axis_name,
+                                   step=step)
       if name in self.weight_fns:
         weight = self.weight_fns[name](step) * weight
         metrics[f"loss/{name}/weight"] = jnp.asarray(weight, jnp.float32)

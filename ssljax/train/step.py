@@ -203,6 +203,13 @@ VIEW_PRESETS = {
     "none": _plain_views,
     **{name: (lambda size, name=name: augment.paper_view_configs(name, size))
        for name in augment.PAPER_VIEW_PRESETS},
+    # SwAV's multi-crop (the 2 global crops first): ImageNet 2x224 + 6x96 (local
+    # side 3/7 of the global one); small images (CIFAR 2x32 + 4x16, Fashion-MNIST
+    # 2x28 + 4x14) 4 local crops at half the side.
+    "multicrop": lambda size: augment.multicrop_view_configs(
+        size, local_size=round(size * 96 / 224), num_local=6),
+    "multicrop_small": lambda size: augment.multicrop_view_configs(
+        size, local_size=size // 2, num_local=4),
 }
 
 

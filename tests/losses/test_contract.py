@@ -27,6 +27,12 @@ def _inputs(term, n=32, d=8, seed=0):
 def _call(term, inputs, **kw):
   if term.needs_key:
     kw["key"] = jax.random.key(1)
+  # Required array keywords (SwAV's prototypes) are the term's learnable parameters.
+  required = [n for n, p in inspect.signature(term.kernel).parameters.items()
+              if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+  if required:
+    params, _ = term.init(jnp.shape(inputs[0][0])[-1], term.hparams)
+    kw.update({n: params[n] for n in required})
   return term.kernel(*inputs, **kw)
 
 
