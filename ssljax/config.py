@@ -175,7 +175,7 @@ def choose(table: Mapping[str, T], value: str, field: str) -> T:
   >>> choose({"sgd": 1, "adam": 2}, "lamb", "config.optim.name")
   Traceback (most recent call last):
   ...
-  ValueError: config.optim.name='lamb'; expected one of ['adam', 'sgd']
+  ssljax.errors.ConfigError: config.optim.name='lamb'; expected one of ['adam', 'sgd']
   """
   if value not in table:
     raise errors.ConfigError(f"{field}={value!r}; expected one of {sorted(table)}")

@@ -75,19 +75,14 @@ def test_unknown_preset_raises():
     A.paper_view_configs("cifar10", 32)
 
 
-def test_config_enum_and_view_configs_agree():
-  allowed = config_lib._ENUMS["data.augmentation"]
-  assert set(allowed) == {"byol", "fashion_mnist", "none", *A.PAPER_VIEW_PRESETS}
-  for name in allowed:
+def test_view_presets_table_builds_every_preset():
+  presets = step_lib.VIEW_PRESETS
+  assert {"byol", "fashion_mnist", "none", *A.PAPER_VIEW_PRESETS} <= set(presets)
+  for name in {"byol", "fashion_mnist", "none", *A.PAPER_VIEW_PRESETS}:
     views = step_lib.view_configs(ml_collections.ConfigDict({"image_size": 32, "augmentation": name}))
     assert len(views) == 2 and all(v.output_size == 32 for v in views), name
   with pytest.raises(ValueError, match="vicreg_cifar"):
     step_lib.view_configs(ml_collections.ConfigDict({"image_size": 32, "augmentation": "bogus"}))
-  # A config naming a preset validates.
-  c = config_lib.base_config()
-  c.data.augmentation = "corinfomax"
-  c.loss.terms = {"vicreg": {"weight": 1.0}}
-  config_lib.validate(c)
 
 
 @pytest.mark.parametrize("size", [8, 32, 64, 96, 224, 512])

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ssljax import config as config_lib
+from ssljax import errors
 from ssljax.train import loop
 
 
@@ -160,5 +161,5 @@ def test_offline_evaluation_from_a_checkpoint_matches_the_end_of_training(tmp_pa
 
 
 def test_offline_evaluation_without_checkpoint_says_what_to_do(tmp_path):
-  with pytest.raises(FileNotFoundError, match="train first"):
+  with pytest.raises(errors.CheckpointError, match="train first"):
     loop.evaluate_checkpoint(digits_config(), str(tmp_path))
