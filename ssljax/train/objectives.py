@@ -156,6 +156,15 @@ def _corinfomax_init(projection_dim, hp):
   return None, losses.corinfomax_init_state(projection_dim, r_init=hp["r_init"])
 
 
+def _moco_init(projection_dim, hp):
+  return None, losses.moco_init_state(projection_dim, queue_size=hp["queue_size"],
+                                      symmetric=hp["symmetric"])
+
+
+def _nnclr_init(projection_dim, hp):
+  return None, losses.nnclr_init_state(projection_dim, queue_size=hp["queue_size"])
+
+
 # ----------------------------------------------------------------------------
 # The table. Every name here is a valid key of config.loss.terms.
 
@@ -174,6 +183,10 @@ TERMS: dict[str, Term] = {
     "ssl_hsic": Term(losses.ssl_hsic_loss,
                      extra_hparams={"learn_scale": True, "scale_num_samples": 1024},
                      init=_ssl_hsic_init, call=_ssl_hsic),
+    # MoCo: online queries vs momentum-encoder keys; the key queue lives in the train state.
+    "moco": Term(losses.moco_loss, inputs=("projection", "target_projection"), init=_moco_init),
+    # NNCLR: support-set neighbours of the projections vs the other view's predictions.
+    "nnclr": Term(losses.nnclr_loss, inputs=("projection", "prediction"), init=_nnclr_init),
     # PID-SSL's unique-information term (weight ramped by `pid_ssl.alpha_schedule`).
     pid_ssl.TERM: Term(pid_ssl.unique_information_loss, inputs=("cluster_logits", "pseudo_labels")),
     # Supervised reference (not SSL): the same kernel with the true labels.
