@@ -157,8 +157,9 @@ def _corinfomax_init(projection_dim, hp):
 
 
 def _moco_init(projection_dim, hp):
+  # The official start: random unit keys (facebookresearch/moco builder.py), fixed seed.
   return None, losses.moco_init_state(projection_dim, queue_size=hp["queue_size"],
-                                      symmetric=hp["symmetric"])
+                                      symmetric=hp["symmetric"], key=jax.random.key(0))
 
 
 def _nnclr_init(projection_dim, hp):
