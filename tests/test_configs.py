@@ -72,10 +72,10 @@ def test_config_builds_a_train_step(config_string):
     return  # the same program (up to the label count or the sizes) was traced already
   _TRACED.add(key)
   state = jax.eval_shape(run.init_state, jax.random.key(0))
-  batch = {"image": jax.ShapeDtypeStruct((4, *info.image_shape), jnp.uint8),
-           "label": jax.ShapeDtypeStruct((4,), jnp.int32)}
+  batch = {"image": jax.ShapeDtypeStruct((16, *info.image_shape), jnp.uint8),
+           "label": jax.ShapeDtypeStruct((16,), jnp.int32)}
   if config.pid.enabled:
-    batch["pseudo_label"] = jax.ShapeDtypeStruct((4,), jnp.int32)
+    batch["pseudo_label"] = jax.ShapeDtypeStruct((16,), jnp.int32)
   new_state, metrics = jax.eval_shape(run.train_step, state, batch, jax.random.key(1))
   assert jax.tree.structure(new_state) == jax.tree.structure(state)
   assert metrics["loss"].shape == ()

@@ -256,3 +256,23 @@ def test_swav_hyper_parameters():
   c = load("configs/cifar10/swav.py", None)
   assert (c.optim.base_lr, c.optim.weight_decay, c.data.augmentation) == (0.6, 1e-6, "simclr")
   assert (c.model.projector_hidden, c.model.projector_dim) == ((2048,), 128)
+
+def test_moco_and_nnclr_solo_learn_recipes():
+  # solo-learn scripts/pretrain/cifar/{mocov2plus,nnclr}.yaml, imagenet-100/nnclr.yaml.
+  moco = load("configs/cifar10/moco.py", None)
+  assert moco.loss.terms.moco.to_dict() == {"weight": 1.0, "queue_size": 32768,
+                                            "temperature": 0.2, "symmetric": True}
+  o = moco.optim
+  assert (o.name, o.base_lr, o.weight_decay, o.decay_all, o.lr_scaling) == (
+      "sgd", 0.3, 1e-4, True, "linear")
+  assert (moco.model.projector_hidden, moco.model.projector_dim, moco.model.projector_bn) == (
+      (2048,), 256, False)
+  assert (moco.model.use_target, moco.model.target_ema, moco.model.predictor_dim) == (True, 0.99, 0)
+  for path in ("configs/cifar10/nnclr.py", "configs/imagenet100/nnclr.py"):
+    c = load(path, None)
+    assert c.loss.terms.nnclr.to_dict() == {"weight": 1.0, "queue_size": 65536, "temperature": 0.2}
+    assert (c.optim.name, c.optim.base_lr, c.optim.weight_decay, c.optim.trust_coefficient) == (
+        "lars", 0.4, 1e-5, 0.02)
+    assert (c.model.projector_hidden, c.model.projector_dim) == ((2048, 2048), 256)
+    assert (c.model.predictor_hidden, c.model.predictor_dim) == ((4096,), 256)
+    assert not c.model.use_target and c.data.batch_size == 256

@@ -33,6 +33,9 @@ from ssljax.losses.hsic import (gaussian_kernel, gaussian_rff_features, hsic_bia
                                 imq_rff_amplitude_grid, imq_rff_features, kernel_scale_objective,
                                 label_weights, linear_kernel, pairwise_sq_dists, rff_features,
                                 ssl_hsic_loss, ssl_hsic_rff_from_stats, ssl_hsic_rff_stats)
+from ssljax.losses.moco import moco_init_state, moco_loss
+from ssljax.losses.nnclr import nearest_neighbour, nnclr_init_state, nnclr_loss
+from ssljax.losses.queue import QueueState, enqueue, init_queue
 from ssljax.losses.simclr import info_nce_bound, nt_xent_loss
 from ssljax.losses.swav import SwAVState, sinkhorn, swav_init_state, swav_loss
 from ssljax.losses.superinfo import (gaussian_kl, reparameterize, skl_superfluous_terms,
@@ -53,6 +56,9 @@ __all__ = [
     "label_weights", "linear_kernel", "pairwise_sq_dists", "rff_features", "ssl_hsic_loss",
     "ssl_hsic_rff_from_stats", "ssl_hsic_rff_stats",
     "info_nce_bound", "nt_xent_loss",
+    "moco_init_state", "moco_loss",
+    "nearest_neighbour", "nnclr_init_state", "nnclr_loss",
+    "QueueState", "enqueue", "init_queue",
     "gaussian_kl", "reparameterize", "skl_superfluous_terms", "superinfo_loss",
     "SwAVState", "sinkhorn", "swav_init_state", "swav_loss",
     "VICRegStats", "covariance_term", "invariance_term", "variance_term", "vicreg_from_stats",

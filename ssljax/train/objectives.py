@@ -189,6 +189,14 @@ def _swav_init(projection_dim, hp):
     state = losses.swav_init_state(hp["queue_size"], projection_dim,
                                    num_global_views=hp["num_global_views"])
   return {"prototypes": protos / jnp.linalg.norm(protos, axis=1, keepdims=True)}, state
+def _moco_init(projection_dim, hp):
+  # The official start: random unit keys (facebookresearch/moco builder.py), fixed seed.
+  return None, losses.moco_init_state(projection_dim, queue_size=hp["queue_size"],
+                                      symmetric=hp["symmetric"], key=jax.random.key(0))
+
+
+def _nnclr_init(projection_dim, hp):
+  return None, losses.nnclr_init_state(projection_dim, queue_size=hp["queue_size"])
 
 
 # ----------------------------------------------------------------------------
@@ -214,6 +222,10 @@ TERMS: dict[str, Term] = {
                  extra_hparams={"num_prototypes": 3000, "freeze_prototypes_steps": 313,
                                 "queue_start_steps": 0},
                  init=_swav_init, call=_swav),
+    # MoCo: online queries vs momentum-encoder keys; the key queue lives in the train state.
+    "moco": Term(losses.moco_loss, inputs=("projection", "target_projection"), init=_moco_init),
+    # NNCLR: support-set neighbours of the projections vs the other view's predictions.
+    "nnclr": Term(losses.nnclr_loss, inputs=("projection", "prediction"), init=_nnclr_init),
     # PID-SSL's unique-information term (weight ramped by `pid_ssl.alpha_schedule`).
     pid_ssl.TERM: Term(pid_ssl.unique_information_loss, inputs=("cluster_logits", "pseudo_labels")),
     # Supervised reference (not SSL): the same kernel with the true labels.

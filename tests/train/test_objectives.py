@@ -17,7 +17,10 @@ from ssljax.train import objectives
 PREDICTOR = dict(predictor_hidden=(16,), predictor_dim=8, use_target=True)
 # Smaller estimators than the defaults, for speed only.
 FAST = {"simclr": {"temperature": 0.2}, "superinfo": {"temperature": 0.2},
-        "ssl_hsic": {"num_rff_features": 64, "scale_num_samples": 64}}
+        "ssl_hsic": {"num_rff_features": 64, "scale_num_samples": 64},
+        # On this fixed batch the queue holds last step's keys of the same images, so a queue
+        # of half a batch keeps MoCo's objective stationary after the first step.
+        "moco": {"queue_size": 8}, "nnclr": {"queue_size": 64}}
 # Terms that cannot stand alone: PID-SSL's term is added to a baseline below.
 NOT_ALONE = {"pid_unique"}
 
