@@ -49,6 +49,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.variance_head = False
   c.model.use_target = False
   c.model.target_ema = 0.99
+  c.model.target_ema_end = 1.0          # where the cosine schedule ends (BYOL: 1)
+  c.model.target_ema_schedule = "cosine"  # 'cosine' (BYOL) | 'constant' (MoCo)
   c.model.target_init = "copy"  # 'copy' (BYOL) | 'independent' (SSL-HSIC's code)
 
   c.loss = ml_collections.ConfigDict()

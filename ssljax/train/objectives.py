@@ -106,7 +106,7 @@ class Term:
 
 
 # ----------------------------------------------------------------------------
-# Glue for the three terms that read more than a list of outputs.
+# Glue for the terms that read more than a list of outputs.
 
 def _vicreg_entropy(outs, params, state, key, hp, axis_name):
   """With ``use_prediction`` (BYOL + entropy): view-1 prediction vs view-2 target projection."""
@@ -189,6 +189,8 @@ def _swav_init(projection_dim, hp):
     state = losses.swav_init_state(hp["queue_size"], projection_dim,
                                    num_global_views=hp["num_global_views"])
   return {"prototypes": protos / jnp.linalg.norm(protos, axis=1, keepdims=True)}, state
+
+
 def _moco_init(projection_dim, hp):
   # The official start: random unit keys (facebookresearch/moco builder.py), fixed seed.
   return None, losses.moco_init_state(projection_dim, queue_size=hp["queue_size"],

@@ -124,7 +124,29 @@ def make_train_optimizer(config: ml_collections.ConfigDict, *, steps_per_epoch: 
   return tx, schedule
 
 
-def target_ema_decay(step, total_steps: int, base_decay: float):
-  """BYOL's target decay τ_t = 1 − (1 − τ_base)·(cos(π t / T) + 1)/2 (byol/utils/schedules.py)."""
+def _cosine_ema(t, base, end):
+  # BYOL (byol/utils/schedules.py): τ_t = end − (end − base)·(cos(π t / T) + 1)/2, end = 1.
+  return end - (end - base) * (jnp.cos(jnp.pi * t) + 1.0) / 2.0
+
+
+# config.model.target_ema_schedule -> τ(t ∈ [0, 1], base, end): BYOL's cosine
+# from target_ema to target_ema_end (1 in BYOL; solo-learn's MoCo v2+ 0.99 → 0.999),
+# or MoCo's constant momentum (target_ema, end unused).
+TARGET_EMA_SCHEDULES = {
+    "cosine": _cosine_ema,
+    "constant": lambda t, base, end: jnp.full_like(t, base),
+}
+
+
+def target_ema_decay(step, total_steps: int, base_decay: float, *, end_decay: float = 1.0,
+                     schedule: str = "cosine"):
+  """EMA decay of the target network at ``step`` (`TARGET_EMA_SCHEDULES`).
+
+  >>> float(target_ema_decay(0, 100, 0.99)), float(target_ema_decay(100, 100, 0.99))
+  (0.9900000095367432, 1.0)
+  >>> float(target_ema_decay(50, 100, 0.999, schedule="constant"))
+  0.9990000128746033
+  """
+  fn = config_lib.choose(TARGET_EMA_SCHEDULES, schedule, "config.model.target_ema_schedule")
   t = jnp.minimum(step, total_steps) / max(total_steps, 1)
-  return 1.0 - (1.0 - base_decay) * (jnp.cos(jnp.pi * t) + 1.0) / 2.0
+  return fn(jnp.asarray(t, jnp.float32), base_decay, end_decay)

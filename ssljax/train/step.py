@@ -105,6 +105,8 @@ def make_train_step(config: ml_collections.ConfigDict, *, net: network_lib.SSLNe
   loss = wrap(objective, mesh)
   use_target = config.model.use_target
   config_lib.choose(_TARGET_INITS, config.model.target_init, "config.model.target_init")
+  config_lib.choose(optim.TARGET_EMA_SCHEDULES, config.model.target_ema_schedule,
+                    "config.model.target_ema_schedule")
 
   def train_step(state: TrainState, batch, rng):
     rng = jax.random.fold_in(rng, state.step)
@@ -151,7 +153,9 @@ def make_train_step(config: ml_collections.ConfigDict, *, net: network_lib.SSLNe
 
     new_target = state.target_params
     if use_target:
-      tau = optim.target_ema_decay(state.step, total_steps, config.model.target_ema)
+      tau = optim.target_ema_decay(state.step, total_steps, config.model.target_ema,
+                                   end_decay=config.model.target_ema_end,
+                                   schedule=config.model.target_ema_schedule)
       new_target = jax.tree.map(lambda t, o: tau * t + (1.0 - tau) * o, state.target_params,
                                 new_params["online"])
       metrics["target_ema"] = tau
