@@ -129,7 +129,9 @@ def wmse_loss(
   The sub-batch covariance is a noisy estimate from ``w_size`` rows: the
   paper's reason for ``w_size`` > D and for averaging ``w_iter`` random
   partitions. It saturates at 0 when all views of an image whiten to the
-  same direction; it is 2 for a collapsed batch (whitened rows are zero).
+  same direction. On a collapsed batch the whitened rows are the rounding
+  residuals of the centring, amplified by ε^{-1/2}: the value is arbitrary in
+  [0, 4] but finite, and so is the gradient.
 
   Distributed: all-gathers ``[V, N, D]`` (4·V·N·D bytes in float32) so that
   the sub-batches are drawn from the global batch, as in the official
