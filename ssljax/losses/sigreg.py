@@ -103,7 +103,8 @@ def sigreg_loss(views: ViewsLike, *, key: jax.Array, num_slices: int = 256,
   z = jnp.asarray(as_views(views, kernel="sigreg_loss", min_views=1, axis_name=axis_name))
   z = z.astype(jnp.promote_types(z.dtype, jnp.float32))
   n = parallel.global_batch_size(z.shape[1], axis_name)
-  g = jax.random.normal(key, (z.shape[-1], num_slices), z.dtype)
+  # Drawn in float32 whatever the dtype: the same slices for float32 and float64 inputs.
+  g = jax.random.normal(key, (z.shape[-1], num_slices), jnp.float32).astype(z.dtype)
   slices = g / jnp.linalg.norm(g, axis=0, keepdims=True)               # [D, M] unit columns
   t, weights = epps_pulley_weights(t_max, num_points)
   xt = (z @ slices)[..., None] * t.astype(z.dtype)                      # [V, n, M, T]

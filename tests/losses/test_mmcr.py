@@ -68,7 +68,8 @@ def test_collapse_and_rank_deficiency_are_finite_in_float32():
   views = jnp.tile(row, (2, 16, 1))
   for lmbda in (0.0, 1.0):
     loss, grad = jax.value_and_grad(lambda x: mmcr.mmcr_loss(x, lmbda=lmbda)[0])(views)
-    np.testing.assert_allclose(loss, lmbda * 1.0 - 4.0, rtol=1e-5)   # ||1·cᵀ||_* = sqrt(16)
+    # ||1·cᵀ||_* = sqrt(16); each Z_i has two equal unit rows: ||Z_i||_* = sqrt(2).
+    np.testing.assert_allclose(loss, lmbda * np.sqrt(2) - 4.0, rtol=1e-5)
     assert np.all(np.isfinite(grad))
   # Repeated singular values (orthogonal centroids): svd's own gradient is NaN here.
   views = jnp.stack([jnp.eye(6), jnp.eye(6)])

@@ -17,7 +17,9 @@ from ssljax.train import objectives
 PREDICTOR = dict(predictor_hidden=(16,), predictor_dim=8, use_target=True)
 # Smaller estimators than the defaults, for speed only.
 FAST = {"simclr": {"temperature": 0.2}, "superinfo": {"temperature": 0.2},
-        "ssl_hsic": {"num_rff_features": 64, "scale_num_samples": 64}}
+        "ssl_hsic": {"num_rff_features": 64, "scale_num_samples": 64},
+        # W-MSE whitens 16 rows of 8 dims here: shrink the noisy covariance.
+        "wmse": {"eps": 0.1}}
 # Terms that cannot stand alone: PID-SSL's term is added to a baseline below.
 NOT_ALONE = {"pid_unique"}
 
