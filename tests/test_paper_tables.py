@@ -276,3 +276,17 @@ def test_moco_and_nnclr_solo_learn_recipes():
     assert (c.model.projector_hidden, c.model.projector_dim) == ((2048, 2048), 256)
     assert (c.model.predictor_hidden, c.model.predictor_dim) == ((4096,), 256)
     assert not c.model.use_target and c.data.batch_size == 256
+# (dataset argument, lr, embedding, w_size, w_iter): htdt/self-supervised README "W-MSE 2".
+WMSE = [("cifar10", 3e-3, 64, 128, 1), ("cifar100", 3e-3, 64, 128, 1),
+        ("tiny_imagenet", 2e-3, 128, 256, 4)]
+
+
+@pytest.mark.parametrize("row", WMSE, ids=lambda r: r[0])
+def test_wmse_official_hyper_parameters(row):
+  dataset, lr, emb, w_size, w_iter = row
+  c = load("configs/cifar10/wmse.py", f"dataset={dataset}")
+  t = c.loss.terms.wmse
+  assert (t.w_size, t.w_iter, c.model.projector_dim) == (w_size, w_iter, emb)
+  assert c.model.projector_hidden == (1024,) and c.model.projector_bn
+  assert (c.optim.name, c.optim.base_lr, c.optim.lr_scaling) == ("adam", lr, "none")
+  assert (c.data.batch_size, c.num_epochs) == (512, 1000.0)

@@ -27,6 +27,7 @@ from ssljax.losses.corinfomax import (CorInfoMaxState, corinfomax_from_stats, co
                                       corinfomax_loss, corinfomax_stats, psd_logdet)
 from ssljax.losses.entropy import (ENTROPY_ESTIMATORS, coding_rate_beta, estimate_entropy,
                                    logdet_entropy, pairwise_mixture_entropy, vicreg_entropy_loss)
+from ssljax.losses.hypersphere import alignment_loss, uniformity_loss
 from ssljax.losses.hsic import (gaussian_kernel, gaussian_rff_features, hsic_biased, hsic_zy_exact,
                                 hsic_zy_from_features, hsic_zy_rff, hsic_zz_exact,
                                 hsic_zz_from_features, hsic_zz_rff, imq_kernel,
@@ -36,12 +37,16 @@ from ssljax.losses.hsic import (gaussian_kernel, gaussian_rff_features, hsic_bia
 from ssljax.losses.moco import moco_init_state, moco_loss
 from ssljax.losses.nnclr import nearest_neighbour, nnclr_init_state, nnclr_loss
 from ssljax.losses.queue import QueueState, enqueue, init_queue
+from ssljax.losses.koleo import koleo_loss
+from ssljax.losses.mmcr import mmcr_loss, nuclear_norm_direction
+from ssljax.losses.sigreg import epps_pulley_weights, sigreg_loss
 from ssljax.losses.simclr import info_nce_bound, nt_xent_loss
 from ssljax.losses.swav import SwAVState, sinkhorn, swav_init_state, swav_loss
 from ssljax.losses.superinfo import (gaussian_kl, reparameterize, skl_superfluous_terms,
                                      superinfo_loss)
 from ssljax.losses.vicreg import (VICRegStats, covariance_term, invariance_term, variance_term,
                                   vicreg_from_stats, vicreg_loss, vicreg_stats)
+from ssljax.losses.wmse import whiten, wmse_loss
 
 __all__ = [
     "BarlowTwinsStats", "barlow_twins_from_stats", "barlow_twins_loss", "barlow_twins_stats",
@@ -63,4 +68,9 @@ __all__ = [
     "SwAVState", "sinkhorn", "swav_init_state", "swav_loss",
     "VICRegStats", "covariance_term", "invariance_term", "variance_term", "vicreg_from_stats",
     "vicreg_loss", "vicreg_stats",
+    "alignment_loss", "uniformity_loss",
+    "koleo_loss",
+    "mmcr_loss", "nuclear_norm_direction",
+    "epps_pulley_weights", "sigreg_loss",
+    "whiten", "wmse_loss",
 ]

@@ -230,6 +230,13 @@ TERMS: dict[str, Term] = {
     "nnclr": Term(losses.nnclr_loss, inputs=("projection", "prediction"), init=_nnclr_init),
     # PID-SSL's unique-information term (weight ramped by `pid_ssl.alpha_schedule`).
     pid_ssl.TERM: Term(pid_ssl.unique_information_loss, inputs=("cluster_logits", "pseudo_labels")),
+    # Objectives and regularisers usable alone or with any method, e.g. {'vicreg': {}, 'koleo': {'weight': 0.1}}.
+    "wmse": Term(losses.wmse_loss),
+    "alignment": Term(losses.alignment_loss),
+    "uniformity": Term(losses.uniformity_loss),
+    "koleo": Term(losses.koleo_loss),
+    "mmcr": Term(losses.mmcr_loss),
+    "sigreg": Term(losses.sigreg_loss),
     # Supervised reference (not SSL): the same kernel with the true labels.
     "supervised": Term(pid_ssl.unique_information_loss, inputs=("cluster_logits", "labels")),
 }

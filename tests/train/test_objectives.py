@@ -20,7 +20,10 @@ FAST = {"simclr": {"temperature": 0.2}, "superinfo": {"temperature": 0.2},
         "ssl_hsic": {"num_rff_features": 64, "scale_num_samples": 64},
         # On this fixed batch the queue holds last step's keys of the same images, so a queue
         # of half a batch keeps MoCo's objective stationary after the first step.
-        "moco": {"queue_size": 8}, "nnclr": {"queue_size": 64}}
+        "moco": {"queue_size": 8}, "nnclr": {"queue_size": 64},
+        # W-MSE whitens 16 rows of 8 dims of random-noise views here: with ε ≤ 0.1 the
+        # whitened views stay uncorrelated (loss ≈ 2 ± 0.3) for 16 steps; shrink Σ.
+        "wmse": {"eps": 0.5}}
 # Terms that cannot stand alone: PID-SSL's term is added to a baseline below.
 NOT_ALONE = {"pid_unique"}
 
