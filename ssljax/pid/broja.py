@@ -17,7 +17,11 @@ work; they are not differentiated through: `pid_broja` supplies the gradient):
   is meant for small alphabets; ``method='auto'`` picks it while
   ``(|X1|+|X2|)·|Y| ≤ 512``. If the barrier iteration stalls (2 of the 420,
   both with masses spanning ~1e-10..1) it falls back to the alternating scheme
-  warm-started at its point.
+  warm-started at its point. Either way a semismooth Newton polish of the
+  KKT system (`_solve_kkt`; Fischer–Burmeister complementarity of column
+  mass and dual slack) then reaches the boundary optimum to rounding: on
+  1000 random pmfs up to 4×4×4 with zero cells the certified gap is
+  ≤ 4e-11 bits (docs/pid.md derives the dual and the certificate).
 * ``'alternating'``: alternating divergence minimisation (the admUI
   algorithm of Banerjee, Rauh and Montúfar 2018, arXiv 1709.07487, code
   ``infodeco/computeUI``): ``r ← q(x1,x2)``, then ``q ←`` the I-projection of
