@@ -20,7 +20,7 @@ work; they are not differentiated through: `pid_broja` supplies the gradient):
   warm-started at its point. Either way a semismooth Newton polish of the
   KKT system (`_solve_kkt`; Fischer–Burmeister complementarity of column
   mass and dual slack) then reaches the boundary optimum to rounding: on
-  1000 random pmfs up to 4×4×4 with zero cells the certified gap is
+  800 random pmfs up to 4×4×4 with zero cells the certified gap is
   ≤ 4e-11 bits (docs/pid.md derives the dual and the certificate).
 * ``'alternating'``: alternating divergence minimisation (the admUI
   algorithm of Banerjee, Rauh and Montúfar 2018, arXiv 1709.07487, code
