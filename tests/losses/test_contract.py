@@ -29,7 +29,7 @@ def _call(term, inputs, **kw):
     kw["key"] = jax.random.key(1)
   # Required array keywords (SwAV's prototypes) are the term's learnable parameters.
   required = [n for n, p in inspect.signature(term.kernel).parameters.items()
-              if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+              if p.kind == p.KEYWORD_ONLY and p.default is p.empty and n not in kw]
   if required:
     params, _ = term.init(jnp.shape(inputs[0][0])[-1], term.hparams)
     kw.update({n: params[n] for n in required})
