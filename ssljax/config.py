@@ -50,6 +50,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.use_target = False
   c.model.target_ema = 0.99
   c.model.target_init = "copy"  # 'copy' (BYOL) | 'independent' (SSL-HSIC's code)
+  # Compute dtype of the network: 'float32' | 'bfloat16' (parameters, optimiser state and
+  # BatchNorm statistics stay float32; the losses compute in float32). docs/mixed_precision.md
+  c.model.dtype = "float32"
 
   c.loss = ml_collections.ConfigDict()
   c.loss.terms = ml_collections.ConfigDict()
