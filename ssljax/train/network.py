@@ -14,8 +14,9 @@ encoder and the MLP heads compute in ``dtype`` (activations and matmuls, e.g.
 bfloat16) with float32 parameters and float32 BatchNorm statistics; the small
 linear heads (``logvar``, ``cluster_logits``) and the probe compute in float32
 (a log-variance or a logit in bf16 is off by ~4e-3 relative before the
-softmax). Embeddings, projections and predictions come out in ``dtype``; the
-loss kernels promote them to float32 (`ssljax.losses.views.upcast`).
+softmax), and the ``embedding`` is returned in float32 (evaluation, probe, PID
+monitor). Projections and predictions come out in ``dtype``; the loss kernels
+promote them to float32 (`ssljax.losses.views.upcast`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ class SSLNetwork(nn.Module):
     z = models.MLPHead(tuple(self.projector_hidden), self.projector_dim, use_bn=self.projector_bn,
                        last_bias=self.projector_last_bias, dtype=self.dtype,
                        name="projector")(h, train=train)
-    out = {"embedding": h, "projection": z}
+    # The embedding leaves in float32: evaluation, the probe, the PID monitor and
+    # PID-SSL's clustering read it, and their statistics need float32.
+    h32 = h.astype(jnp.float32)
+    out = {"embedding": h32, "projection": z}
     if project_only:
       return out
     if self.predictor_dim:
@@ -58,7 +62,6 @@ class SSLNetwork(nn.Module):
                                          use_bn=self.projector_bn,
                                          last_bias=self.projector_last_bias,
                                          dtype=self.dtype, name="predictor")(z, train=train)
-    h32 = h.astype(jnp.float32)
     if self.variance_head:
       out["logvar"] = nn.Dense(self.projector_dim, dtype=jnp.float32, name="logvar_head")(h32)
     if self.cluster_classes:

@@ -61,9 +61,9 @@ def test_every_kernel_computes_in_float32():
   keys = jax.random.split(jax.random.key(0), 5)
   shapes = {"projection": (2, N, D), "prediction": (2, N, D), "embedding": (2, N, 8),
             "logvar": (2, N, D), "cluster_logits": (2, N, K)}
-  # The network's small linear heads (logvar, cluster logits) compute in float32
-  # (`ssljax.train.network`); the encoder and MLP heads hand bf16 to the loss.
-  f32_heads = ("logvar", "cluster_logits")
+  # The network's embedding and small linear heads (logvar, cluster logits) are
+  # float32 (`ssljax.train.network`); the MLP heads hand bf16 to the loss.
+  f32_heads = ("embedding", "logvar", "cluster_logits")
   outs16 = {k: jax.random.normal(key, s).astype(jnp.float32 if k in f32_heads else jnp.bfloat16)
             for key, (k, s) in zip(keys, sorted(shapes.items()))}
   outs32 = jax.tree.map(lambda a: a.astype(jnp.float32), outs16)
@@ -105,7 +105,7 @@ def test_bf16_step_loss_and_gradients_close_to_float32():
     results[dtype] = jax.jit(lambda p, f=outs_fn: _term_values(f, p))(variables["params"])
     if dtype == "bfloat16":
       dtypes = {k: v.dtype for k, v in outs_fn(variables["params"]).items()}
-      assert dtypes == {"embedding": jnp.bfloat16, "projection": jnp.bfloat16,
+      assert dtypes == {"embedding": jnp.float32, "projection": jnp.bfloat16,
                         "prediction": jnp.bfloat16, "logvar": jnp.float32,
                         "cluster_logits": jnp.float32}, dtypes
   (v32, g32), (v16, g16) = results["float32"], results["bfloat16"]
