@@ -119,13 +119,25 @@ def test_bf16_step_loss_and_gradients_close_to_float32():
 
 
 def test_eight_devices_equal_one_device_in_bf16():
-  """As tests/train/test_step.py, with the network in bf16 (loss and BN statistics float32)."""
+  """As tests/train/test_step.py, with the network in bf16 (loss and BN statistics float32).
+
+  Step 1 runs the same bf16 roundings on the same numbers on 1 and 8 devices,
+  so its loss agrees to float32 rounding (measured 2e-7; a loss or a BN
+  statistic computed on a local shard would be off by O(1)). Afterwards a
+  1-ulp float32 difference of a reduction (its order depends on the device
+  count) can flip the bf16 rounding of an activation: measured loss
+  differences 5.4e-4 relative (bound u/2 ≈ 2e-3) and a relative L2 difference
+  of the parameters of 1.3e-3 after 3 steps (bound 1e-2; a gradient scaled by
+  the device count changes them by far more).
+  """
   config = tiny_train_config({"vicreg": {"weight": 1.0}}, dtype="bfloat16")
   batches = synthetic_batches(3, 16)
   s1, l1 = run_train_steps(config, jax.devices()[:1], batches)
   s8, l8 = run_train_steps(config, jax.devices()[:8], batches)
   assert abs(l1[0] - l1[-1]) > 1e-4
   assert {a.dtype for a in jax.tree.leaves(s8.params)} == {np.dtype(np.float32)}
-  np.testing.assert_allclose(l8, l1, rtol=1e-4, atol=1e-5)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4),
-               s8.params, s1.params)
+  np.testing.assert_allclose(l8[0], l1[0], rtol=1e-5)
+  np.testing.assert_allclose(l8, l1, rtol=U_BF16 / 2)
+  flat = lambda t: np.concatenate([np.ravel(a) for a in jax.tree.leaves(t)])
+  p1, p8 = flat(s1.params), flat(s8.params)
+  assert np.linalg.norm(p8 - p1) / np.linalg.norm(p1) < 1e-2
