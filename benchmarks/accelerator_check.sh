@@ -13,6 +13,9 @@ PY="${PYTHON:-}"
 if [[ -z "$PY" ]]; then
   if [[ -x .venv/bin/python ]]; then PY=.venv/bin/python; else PY=python3; fi
 fi
+# --quick only shows that the check runs: skip most XLA optimisations, whose compile time
+# dominates on a CPU (the test suite does the same, see conftest.py).
+if [[ " $* " == *" --quick "* ]]; then export JAX_DISABLE_MOST_OPTIMIZATIONS="${JAX_DISABLE_MOST_OPTIMIZATIONS:-1}"; fi
 # The checkout's ssljax, not another installed copy.
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 exec "$PY" benchmarks/accelerator_check.py "$@"
