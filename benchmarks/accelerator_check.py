@@ -14,8 +14,10 @@ chip's bf16 peak a row is). XLA's count includes the augmentation and the
 optimiser; it counts a multiply-add as 2 FLOPs.
 
 ``--quick`` (CPU, for the test): batch 4, 2 steps, 32×32 inputs and models
-shrunk to width 8 / two ViT blocks, and the demo's ``:runlocal`` variant; its
-numbers only show that the script runs.
+shrunk to width 8 / two ViT blocks, the demo's ``:runlocal`` variant, and
+(set by the shell script) ``JAX_DISABLE_MOST_OPTIMIZATIONS=1``, without which
+one train step compiles for minutes on a loaded 2-core CPU; its numbers only
+show that the script runs.
 
   python benchmarks/accelerator_check.py --quick --out /tmp/accelerator_check.md
 """
