@@ -14,7 +14,8 @@ chip's bf16 peak a row is). XLA's count includes the augmentation and the
 optimiser; it counts a multiply-add as 2 FLOPs.
 
 ``--quick`` (CPU, for the test): batch 4, 2 steps, 32×32 inputs without
-augmentation, models shrunk to width 8 / two ViT blocks, the demo's ``:runlocal`` variant, and
+augmentation, models shrunk to width 8 and one block per stage / two ViT
+blocks, the demo's ``:runlocal`` variant, and
 (set by the shell script) ``JAX_DISABLE_MOST_OPTIMIZATIONS=1``, without which
 one train step compiles for minutes on a loaded 2-core CPU; its numbers only
 show that the script runs.
@@ -60,9 +61,9 @@ PEAK_BF16_TFLOPS = {
 # name: (encoder, kwargs, host image HxWxC, view size, batch); quick: kwargs, view size.
 MODELS = {
     "ResNet-18 32px": ("resnet18", {"stem": "cifar"}, (32, 32, 3), 32, 256,
-                       {"stem": "cifar", "width": 8}),
+                       {"stem": "cifar", "width": 8, "stage_sizes": (1, 1, 1, 1)}),
     "ResNet-50 224px": ("resnet50", {"stem": "imagenet"}, (256, 256, 3), 224, 128,
-                        {"stem": "imagenet", "width": 8}),
+                        {"stem": "imagenet", "width": 8, "stage_sizes": (1, 1, 1, 1)}),
     "ViT-S/16 224px": ("vit_small", {"patch_size": 16}, (256, 256, 3), 224, 128,
                        {"patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2}),
 }
