@@ -52,6 +52,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.target_ema_end = 1.0          # where the cosine schedule ends (BYOL: 1)
   c.model.target_ema_schedule = "cosine"  # 'cosine' (BYOL) | 'constant' (MoCo)
   c.model.target_init = "copy"  # 'copy' (BYOL) | 'independent' (SSL-HSIC's code)
+  # Compute dtype of the network: 'float32' | 'bfloat16' (parameters, optimiser state and
+  # BatchNorm statistics stay float32; the losses compute in float32). docs/mixed_precision.md
+  c.model.dtype = "float32"
 
   c.loss = ml_collections.ConfigDict()
   c.loss.terms = ml_collections.ConfigDict()

@@ -220,8 +220,12 @@ def solo_learn(c: ml_collections.ConfigDict, *, base_lr: float,
   ``base_lr · B/256`` (``solo/args/pretrain.py``), 10 warm-up epochs from
   3e-5 then cosine to 0, stepped per step (``solo/methods/base.py``
   defaults). Not reproduced: LARS ``clip_lr`` (the adaptive lr is not
-  capped at the global lr) and mixed precision. On CIFAR, solo-learn's stem
-  conv has padding 2 (``solo/methods/base.py``), set here.
+  capped at the global lr). Mixed precision: solo-learn's yamls train with
+  ``precision: 16`` (PyTorch AMP fp16, e.g.
+  ``scripts/pretrain/imagenet-100/vicreg.yaml``); the accelerator analogue
+  here is ``model.dtype='bfloat16'`` (no loss scaling needed;
+  ``docs/mixed_precision.md``). On CIFAR, solo-learn's stem conv has padding 2
+  (``solo/methods/base.py``), set here.
 
   The CIFAR-10 files also run on CIFAR-100 and Tiny-ImageNet
   (``:dataset=...``) with only the data changed: solo-learn runs its
@@ -241,6 +245,7 @@ def solo_learn(c: ml_collections.ConfigDict, *, base_lr: float,
   c.optim.warmup_start_lr = 3e-5
   c.optim.schedule = "cosine"
   c.optim.min_lr = 0.0
+  c.model.dtype = "bfloat16"
   if c.data.name in _CIFARS:
     c.model.encoder_kwargs.stem_padding = 2
   return c
@@ -254,7 +259,8 @@ def lars_imagenet(c: ml_collections.ConfigDict, *, batch_size: int, base_lr: flo
   ``base_lr · B/256``, 10 warm-up epochs from 0, cosine to
   ``end_lr_fraction`` × peak (0 for BYOL / SimCLR / SSL-HSIC, 0.001 for
   Barlow Twins / VICReg). ResNet-50 with zero-init residual BN (all four
-  codes do it).
+  codes do it). Compute dtype from `IMAGENET_DTYPES` by ``c.method`` (set
+  ``c.method`` first).
   """
   c.data.batch_size = batch_size
   c.optim.name = "lars"
@@ -269,7 +275,20 @@ def lars_imagenet(c: ml_collections.ConfigDict, *, batch_size: int, base_lr: flo
   # optim.min_lr is absolute: recompute it when overriding --config.data.batch_size.
   c.optim.min_lr = end_lr_fraction * base_lr * batch_size / 256.0
   c.model.encoder_kwargs.zero_init_residual = True
+  c.model.dtype = IMAGENET_DTYPES.get(c.method.removesuffix("_no_target"), "float32")
   return c
+
+
+# The compute dtype of each ImageNet-1K LARS recipe, as its official code trains
+# (docs/mixed_precision.md has the sources): bf16 where the code computes in half
+# precision, float32 where it does not or where we have not checked.
+IMAGENET_DTYPES = {
+    "byol": "bfloat16",          # deepmind-research/byol (JAX, TPU): bf16 compute, f32 params
+    "ssl_hsic": "bfloat16",      # deepmind/ssl_hsic: BYOL's JAX pipeline
+    "barlow_twins": "bfloat16",  # facebookresearch/barlowtwins main.py: torch.cuda.amp.autocast
+    "vicreg": "float32",         # not checked
+    "simclr": "float32",         # not checked
+}
 
 
 def corinfomax(c: ml_collections.ConfigDict, *, batch_size: int, projector: str, alpha: float,
@@ -283,8 +302,10 @@ def corinfomax(c: ml_collections.ConfigDict, *, batch_size: int, projector: str,
   3e-3 then cosine to ``min_lr``; ε = 1e-8, R_ini = 1, λ_R = λ_μ = ``la``,
   L2-normalised outputs (in the kernel); projector "h1-h2-D" whose last
   Linear has no bias, BatchNorm only in the ImageNet-1K model; backbone with
-  zero-init residual BN; the 'corinfomax' views. Deviation: the official
-  scheduler steps once per epoch, ours per step.
+  zero-init residual BN; the 'corinfomax' views; float32 (the CIFAR /
+  Tiny-ImageNet code has no autocast; the ImageNet-1K code has an optional
+  ``amp`` flag, off unless passed). Deviation: the official scheduler steps
+  once per epoch, ours per step.
   """
   c.data.batch_size = batch_size
   c.data.augmentation = "corinfomax"
@@ -300,8 +321,44 @@ def corinfomax(c: ml_collections.ConfigDict, *, batch_size: int, projector: str,
   c.optim.warmup_start_lr = 3e-3
   c.optim.schedule = "cosine"
   c.optim.min_lr = min_lr
+  c.model.dtype = "float32"
   c.loss.terms = {"corinfomax": {"weight": 1.0, "alpha": alpha, "la_R": la, "la_mu": la,
                                  "eps": 1e-8, "r_init": 1.0}}
+  return c
+
+
+def vit(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+  """Swaps the backbone for a ViT (``'vit_tiny' | 'vit_small' | 'vit_base'``) with its optimiser.
+
+  Backbone: `ssljax.models.ViT` with the CLS token, patch 16 (patch 4 for
+  views of at most 32 px, patch 8 up to 64 px: our choice, so that CIFAR and
+  Tiny-ImageNet give 64 tokens). Optimiser: solo-learn's ViT recipe for
+  ImageNet-100 (``scripts/pretrain/imagenet-100/mocov3_vit.yaml``, the one
+  ViT-S yaml with a tuned optimiser): AdamW, lr 3e-4 × B/256 (solo-learn
+  scales every lr by the global batch / 256), weight decay 0.1, warm-up
+  cosine (10 epochs from 3e-5, to 0), as `solo_learn`'s schedule. Applying it
+  to VICReg, BYOL, CorInfoMax and SSL-HSIC (whose papers have no ViT recipe) is
+  OUR CHOICE; the method's loss, heads, views, batch and dtype are kept.
+  Weight decay skips 1-D parameters (biases, LayerNorm; `optim.decay_mask`)
+  but, unlike timm's ``no_weight_decay`` list, decays the CLS token and the
+  position embedding.
+  """
+  from ssljax import models  # pylint: disable=g-import-not-at-top
+  if not name.startswith("vit_") or name not in models.ENCODERS:
+    raise ValueError(f"presets.vit: {name!r} is not a ViT; use one of "
+                     f"{sorted(k for k in models.ENCODERS if k.startswith('vit_'))}")
+  size = c.data.image_size
+  patch = 4 if size <= 32 else 8 if size <= 64 else 16
+  c.model.encoder = name
+  c.model.encoder_kwargs = ml_collections.ConfigDict({"patch_size": patch, "pool": "cls"})
+  c.optim.name = "adamw"
+  c.optim.base_lr = 3e-4
+  c.optim.lr_scaling = "linear"
+  c.optim.weight_decay = 0.1
+  c.optim.warmup_epochs = 10.0
+  c.optim.warmup_start_lr = 3e-5
+  c.optim.schedule = "cosine"
+  c.optim.min_lr = 0.0
   return c
 
 
@@ -317,9 +374,11 @@ def arguments(arg: str | None, *, epochs: float, datasets: tuple[str, ...],
   """Parses a config file's argument: the common ones plus the file's own ``extra``.
 
   Common arguments, composable in any order (``'pid,runlocal,epochs=2'``):
-  ``runlocal``, ``pid``, ``epochs=N`` (default ``epochs``) and
-  ``dataset=NAME``, one of ``datasets``; ``datasets[0]`` is the file's own
-  dataset, the others run its recipe with only the data changed (`finish`).
+  ``runlocal``, ``pid``, ``epochs=N`` (default ``epochs``),
+  ``dataset=NAME``, one of ``datasets`` (``datasets[0]`` is the file's own
+  dataset, the others run its recipe with only the data changed), and
+  ``encoder=vit_small`` (or ``vit_tiny`` / ``vit_base``: the recipe with a
+  ViT backbone and its optimiser, `vit`); see `finish`.
 
   Args:
     arg: the text after the colon of ``--config=file.py:arg`` (None or '' for none).
@@ -338,7 +397,7 @@ def arguments(arg: str | None, *, epochs: float, datasets: tuple[str, ...],
   """
   from ssljax import config as config_lib  # pylint: disable=g-import-not-at-top
   a = config_lib.parse_arg(arg, runlocal=False, pid=False, epochs=float(epochs),
-                           dataset=datasets[0], **extra)
+                           dataset=datasets[0], encoder="", **extra)
   if a.dataset not in datasets:
     raise ValueError(f"config argument dataset={a.dataset!r} is not supported by this config "
                      f"file; valid: {list(datasets)}")
@@ -349,7 +408,7 @@ def runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The ``runlocal`` smoke shrink of every config: the same recipe, a run of seconds on a CPU.
 
   Keeps every setting but the sizes: 4 steps of batch 32, a width-8 backbone
-  (the ConvNet: stages (8, 16)), heads of at most 64 hidden / 32 output
+  (the ConvNet: stages (8, 16); a ViT: 2 blocks of width 16), heads of at most 64 hidden / 32 output
   units, views of at most 64 px and 2000-example evaluation sets.
   """
   c.total_steps = 4
@@ -357,6 +416,8 @@ def runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.data.image_size = min(c.data.image_size, 64)
   if c.model.encoder == "convnet":
     c.model.encoder_kwargs.widths = (8, 16)
+  elif c.model.encoder.startswith("vit_"):
+    c.model.encoder_kwargs.update({"embed_dim": 16, "depth": 2, "num_heads": 2})
   else:
     c.model.encoder_kwargs.width = 8
   c.model.projector_hidden = tuple(min(h, 64) for h in c.model.projector_hidden)
@@ -378,8 +439,9 @@ def finish(c: ml_collections.ConfigDict, a: ml_collections.ConfigDict) -> ml_col
 
   In order: ``dataset`` (only ``data.name`` and the view size of
   `ssljax.data.datasets` change; backbone, heads, optimiser, epochs and
-  evaluation stay the recipe's), ``runlocal`` (`runlocal`), ``pid``
-  (`add_pid`, warm-up and refresh every `PID_FRACTION` of the run).
+  evaluation stay the recipe's), ``encoder`` (`vit`), ``runlocal``
+  (`runlocal`), ``pid`` (`add_pid`, warm-up and refresh every `PID_FRACTION`
+  of the run).
   """
   from ssljax import config as config_lib  # pylint: disable=g-import-not-at-top
   from ssljax.data import datasets  # pylint: disable=g-import-not-at-top
@@ -387,6 +449,8 @@ def finish(c: ml_collections.ConfigDict, a: ml_collections.ConfigDict) -> ml_col
   if a.dataset != c.data.name:
     c.data.name = a.dataset
     c.data.image_size = datasets.get_dataset_info(a.dataset).view_size
+  if a.encoder:
+    vit(c, a.encoder)
   if a.runlocal:
     runlocal(c)
   if a.pid:

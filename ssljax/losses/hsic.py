@@ -58,7 +58,7 @@ import numpy as np
 from scipy import special as sp_special
 
 from ssljax import parallel
-from ssljax.losses.views import as_views, same_layout
+from ssljax.losses.views import as_views, same_layout, upcast
 from ssljax.ops import l2_normalize
 
 Array = jax.Array
@@ -100,6 +100,7 @@ def pairwise_sq_dists(x: Array, y: Array, *, maximum: float = _MAX_SQ_DIST) -> A
   if x.ndim != 2 or y.ndim != 2 or x.shape[-1] != y.shape[-1]:
     raise ValueError(f"pairwise_sq_dists expects x: [n, D] and y: [m, D] with the same D; "
                      f"got {x.shape} and {y.shape}.")
+  x, y = upcast(x), upcast(y)  # |x|^2 + |y|^2 - 2 x.y cancels: float32 at least
   x_sq = jnp.sum(x * x, axis=-1)[:, None]
   y_sq = jnp.sum(y * y, axis=-1)[None, :]
   d2 = x_sq + y_sq - 2.0 * (x @ y.T)
@@ -470,6 +471,7 @@ def imq_rff_features(z: Array, *, key: Array, scale=1.0, num_features: int = 512
                      "imq_rff_amplitude_grid) or neither (exact continuous sampler).")
   if num_features < 1:
     raise ValueError(f"num_features must be >= 1; got {num_features}.")
+  z = upcast(z)  # cos(W z + b) of bf16 phases would be off by ~0.02 rad
   d = z.shape[-1]
   dtype = z.dtype
   k_amp, k_dir = jax.random.split(key)
@@ -512,6 +514,7 @@ def gaussian_rff_features(z: Array, *, key: Array, scale=1.0, num_features: int 
   """
   if num_features < 1:
     raise ValueError(f"num_features must be >= 1; got {num_features}.")
+  z = upcast(z)
   d = z.shape[-1]
   k_dir, k_phase = jax.random.split(key)
   w = jax.random.normal(k_dir, (num_features, d), z.dtype)

@@ -6,6 +6,12 @@ embeddings of V views of the same N examples, either as one array
 (``(z1, z2)``). Row ``n`` of every view is the same example. A layout the
 kernel cannot read raises a `ValueError` that names the expected layout; no
 kernel reinterprets its input silently. See ``docs/kernels.md``.
+
+Half-precision views (bfloat16 / float16, e.g. the projector outputs of a
+``config.model.dtype='bfloat16'`` network) are promoted to float32 here, so
+every kernel computes its batch statistics, Gram / kernel matrices,
+log-determinants and log-sum-exps in float32 whatever its input dtype
+(``docs/mixed_precision.md``); float32 and float64 pass unchanged.
 """
 
 from __future__ import annotations
@@ -16,6 +22,24 @@ import jax
 import jax.numpy as jnp
 
 ViewsLike = Union[jax.Array, Sequence[jax.Array]]
+
+
+def upcast(x: jax.Array) -> jax.Array:
+  """``x`` in at least float32: bfloat16 / float16 are promoted, other dtypes pass unchanged.
+
+  bfloat16 keeps 8 significant bits (relative rounding 2^-8 ≈ 4e-3 per
+  operation): a sum of N products, a covariance or a log-sum-exp in bf16 loses
+  the digits the losses need, so the kernels compute them in float32. The cast
+  is differentiable; the gradient reaches a bf16 input as bf16.
+
+  >>> import jax.numpy as jnp
+  >>> upcast(jnp.ones(2, jnp.bfloat16)).dtype, upcast(jnp.ones(2, jnp.int32)).dtype
+  (dtype('float32'), dtype('int32'))
+  """
+  x = jnp.asarray(x)
+  if jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits < 32:
+    return x.astype(jnp.float32)
+  return x
 
 
 def as_views(views: ViewsLike, *, kernel: str, num_views: Optional[int] = None,
@@ -34,7 +58,8 @@ def as_views(views: ViewsLike, *, kernel: str, num_views: Optional[int] = None,
       almost always an examples-first ``[N, V, D]`` array. With one, N is a
       per-device shard and may legitimately be small, so the check is skipped.
   Returns:
-    The views as one array ``[V, N, D]``.
+    The views as one array ``[V, N, D]``, half precision promoted to float32
+    (`upcast`).
   Raises:
     ValueError: for any other rank, V or shape mismatch.
 
@@ -66,7 +91,7 @@ def as_views(views: ViewsLike, *, kernel: str, num_views: Optional[int] = None,
     raise ValueError(f"{kernel}: {layout}; got an array of shape {tuple(shape)}, i.e. {v} views "
                      f"of {n} examples. If it is examples-first [N, V, D], pass "
                      f"jnp.swapaxes({name}, 0, 1)")
-  return jnp.asarray(views)  # NumPy input computes in JAX like everything else
+  return upcast(views)  # NumPy input computes in JAX like everything else
 
 
 def same_layout(a: jax.Array, b: jax.Array, *, kernel: str, names: tuple[str, str]) -> None:

@@ -21,12 +21,16 @@ import flax.linen as nn
 from ssljax.models.convnet import ConvNet
 from ssljax.models.heads import MLPHead
 from ssljax.models.resnet import BasicBlock, Bottleneck, ResNet, ResNet18, ResNet34, ResNet50
+from ssljax.models.vit import ViT, ViTBase, ViTSmall, ViTTiny
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": ResNet18,
     "resnet34": ResNet34,
     "resnet50": ResNet50,
     "convnet": ConvNet,
+    "vit_tiny": ViTTiny,
+    "vit_small": ViTSmall,
+    "vit_base": ViTBase,
 }
 
 
@@ -34,10 +38,11 @@ def build_encoder(name: str, **kwargs) -> nn.Module:
   """Encoder module by name.
 
   Args:
-    name: one of ``'resnet18'``, ``'resnet34'``, ``'resnet50'``, ``'convnet'``
-      (case-insensitive).
+    name: one of ``'resnet18'``, ``'resnet34'``, ``'resnet50'``, ``'convnet'``,
+      ``'vit_tiny'``, ``'vit_small'``, ``'vit_base'`` (case-insensitive).
     **kwargs: module attributes, e.g. ``stem='cifar'``, ``width=16``,
-      ``zero_init_residual=True`` (ResNets) or ``widths=(32, 64)`` (ConvNet).
+      ``zero_init_residual=True`` (ResNets), ``widths=(32, 64)`` (ConvNet),
+      ``patch_size=4``, ``pool='gap'`` (ViTs) or ``dtype=jnp.bfloat16`` (all).
   Returns:
     An unbound Flax module with ``__call__(x [N, H, W, C], train) -> [N, F]``.
   """
@@ -49,5 +54,5 @@ def build_encoder(name: str, **kwargs) -> nn.Module:
 
 __all__ = [
     "BasicBlock", "Bottleneck", "ConvNet", "ENCODERS", "MLPHead", "ResNet", "ResNet18",
-    "ResNet34", "ResNet50", "build_encoder",
+    "ResNet34", "ResNet50", "ViT", "ViTBase", "ViTSmall", "ViTTiny", "build_encoder",
 ]

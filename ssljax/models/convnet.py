@@ -35,7 +35,7 @@ class ConvNet(nn.Module):
   Attributes:
     widths: output channels of the stages.
     strides: stride of each stage's conv; ``None`` means 2 for every stage.
-    dtype: computation dtype.
+    dtype: computation dtype (parameters and BatchNorm statistics stay float32).
     bn_momentum: running-average decay of BatchNorm.
     bn_eps: BatchNorm epsilon.
     bn_axis_name: mapped axis for BN statistics inside ``shard_map``

@@ -51,7 +51,7 @@ class MLPHead(nn.Module):
     last_bn: BatchNorm on the output (Barlow Twins style).
     last_bn_affine: learnable scale and offset in the output BN (Barlow
       Twins: False; only used when ``last_bn``).
-    dtype: computation dtype.
+    dtype: computation dtype (parameters and BatchNorm statistics stay float32).
     bn_momentum: running-average decay of BatchNorm (Haiku ``decay_rate``).
     bn_eps: BatchNorm epsilon.
     bn_axis_name: mapped axis for BN statistics inside ``shard_map``

@@ -75,7 +75,7 @@ def init_train_state(config, net, tx, objective: objectives.Objective, rng, imag
 def _apply(net, params, batch_stats, x, *, project_only=False):
   out, updates = net.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
                            project_only=project_only, mutable=["batch_stats"])
-  return out, updates["batch_stats"]
+  return out, updates.get("batch_stats", {})  # {} for a network without BatchNorm (ViT)
 
 
 def _stack_views(outputs: list[dict]) -> dict:
