@@ -17,6 +17,8 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The CLI's persistent compilation cache: tests never write into the user's cache.
+os.environ.setdefault("SSLJAX_COMPILATION_CACHE", "off")
 
 
 # Per-test time limit (pytest-timeout, from the [test] extra): a hung XLA:CPU
