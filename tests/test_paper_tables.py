@@ -23,7 +23,8 @@ TABLE = os.path.join(configs_util.REPO_ROOT, "experiments", "paper_tables.md")
 DIRS = ("cifar10", "cifar100", "tiny_imagenet", "imagenet100", "imagenet")
 DATASETS = {"CIFAR-10": "cifar10", "CIFAR-100": "cifar100", "Tiny-ImageNet": "tiny_imagenet",
             "ImageNet-100": "imagenet100", "ImageNet-1K": "imagenet2012"}
-BACKBONES = {"ResNet-18": "resnet18", "ResNet-50": "resnet50"}
+BACKBONES = {"ResNet-18": "resnet18", "ResNet-50": "resnet50", "ViT-S/16": "vit_small",
+             "ViT-B/16": "vit_base"}
 MEASURED = "—, needs an accelerator"
 CONFIG_RE = re.compile(r"^`(configs/[\w/]+\.py)(?::([\w=,.]+))?`$")
 
