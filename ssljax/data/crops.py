@@ -11,9 +11,10 @@ runs on the host, per view, before anything reaches the device:
    each accepted iff the box fits, then a fallback to a centre crop with the
    aspect ratio clamped to the range;
 2. the JPEG is decoded ONCE per image, shared by its views, at the smallest
-   DCT-domain scale (1/1, 1/2, 1/4, 1/8; libjpeg's ``scale_denom``) at which
-   every view's box is still at least ``size`` pixels on its short side, so
-   no view is upsampled because of the reduced decode;
+   DCT-domain scale (libjpeg-turbo: n/8, n = 1..8; Pillow: 1/1, 1/2, 1/4,
+   1/8) at which every view's box is still at least ``size`` pixels on its
+   short side (`decode_scale`), so no view is upsampled because of the
+   reduced decode and the resize has less to filter;
 3. each box (mapped to the reduced image) is resized to ``size x size`` with
    Pillow (``Image.resize(..., box=...)``: bicubic by default, antialiased
    when shrinking, as torchvision's PIL path used by solo-learn).
@@ -156,15 +157,14 @@ class HostCrop:
             "interpolation": self.interpolation}
 
 
-def dct_factor(boxes: Sequence[tuple[int, int, int, int]], size: int) -> int:
-  """Largest JPEG reduction ``k in {1, 2, 4, 8}`` keeping every box's short side >= ``size``.
+def dct_factor(scale: float) -> int:
+  """Largest Pillow ``draft`` reduction ``k in {1, 2, 4, 8}`` with ``1 / k >= scale``."""
+  return next(k for k in _DCT_FACTORS if k == 1 or k * scale <= 1.0)
 
-  Args:
-    boxes: ``(top, left, h, w)`` boxes on the full-resolution image.
-    size: output side of the views.
-  """
-  short = min(min(h, w) for _, _, h, w in boxes)
-  return next(k for k in _DCT_FACTORS if k == 1 or short >= k * size)
+
+def decode_scale(boxes: Sequence[tuple[int, int, int, int]], size: int) -> float:
+  """Smallest decode scale (<= 1) keeping every box's short side >= ``size``."""
+  return min(1.0, size / min(min(h, w) for _, _, h, w in boxes))
 
 
 def _open(data: bytes):
@@ -187,20 +187,25 @@ def image_size(data: bytes) -> tuple[int, int]:
   return height, width
 
 
-def _decode_reduced(data: bytes, factor: int, size_hw: tuple[int, int]):
-  """Decodes ``data`` to an RGB PIL image reduced ``factor`` times in the DCT domain."""
+def _decode_reduced(data: bytes, scale: float, size_hw: tuple[int, int]):
+  """Decodes ``data`` to RGB at the smallest DCT-domain scale >= ``scale``.
+
+  libjpeg-turbo (simplejpeg) scales by n/8, n = 1..8; Pillow's ``draft`` by
+  1/1, 1/2, 1/4, 1/8 (`dct_factor`).
+  """
   from PIL import Image  # pylint: disable=g-import-not-at-top
 
   h, w = size_hw
   if _simplejpeg is not None and _is_jpeg(data):
     try:
-      # min_height/min_width: the smallest DCT scale at least that large, i.e. 1/factor.
-      arr = _simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=-(-h // factor),
-                                    min_width=-(-w // factor))
+      # The decoder picks the smallest n/8 whose output is at least this large.
+      arr = _simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=math.ceil(h * scale),
+                                    min_width=math.ceil(w * scale))
       return Image.fromarray(arr)
     except ValueError:
       pass  # CMYK and other exotic JPEGs: Pillow handles them.
   im = _open(data)
+  factor = dct_factor(scale)
   if factor > 1:
     # Pillow picks the largest scale with size >= the request, i.e. floor(w / factor).
     im.draft("RGB", (w // factor, h // factor))
@@ -225,9 +230,8 @@ def decode_random_crops(data: bytes, crops: Sequence[HostCrop],
     raise ValueError(f"Host crops of one batch must share a size, got {[c.size for c in crops]}.")
   height, width = image_size(data)
   boxes = [sample_crop_box(rng, height, width, scale=c.scale, ratio=c.ratio) for c in crops]
-  factor = dct_factor(boxes, size)
-  im = _decode_reduced(data, factor, (height, width))
-  # Map boxes to the decoded image: exact 1/factor unless the decoder kept full size.
+  im = _decode_reduced(data, decode_scale(boxes, size), (height, width))
+  # Map boxes to the decoded image (its size is ceil(side * n / 8)).
   sy, sx = im.height / height, im.width / width
   out = np.empty((len(crops), size, size, 3), np.uint8)
   for v, ((top, left, h, w), crop) in enumerate(zip(boxes, crops)):
@@ -255,8 +259,8 @@ def decode_resize_center_crop(data: bytes, size: int, *,
   from PIL import Image  # pylint: disable=g-import-not-at-top
 
   height, width = image_size(data)
-  factor = dct_factor([(0, 0, height, width)], size) if reduce else 1
-  im = _decode_reduced(data, factor, (height, width))
+  scale = decode_scale([(0, 0, height, width)], size) if reduce else 1.0
+  im = _decode_reduced(data, scale, (height, width))
   w, h = im.size
   s = size / min(h, w)
   nh, nw = max(size, int(round(h * s))), max(size, int(round(w * s)))

@@ -124,15 +124,20 @@ def test_sampler_is_a_pure_function_of_the_generator():
     crops.sample_crop_box(np.random.default_rng(0), 10, 10, scale=(0.5, 0.1))
 
 
-def test_dct_factor_keeps_every_view_at_least_the_output_size():
-  assert crops.dct_factor([(0, 0, 500, 500)], 224) == 2
-  assert crops.dct_factor([(0, 0, 500, 500), (0, 0, 300, 900)], 224) == 1
-  assert crops.dct_factor([(0, 0, 2000, 1900)], 224) == 8
-  assert crops.dct_factor([(0, 0, 1000, 1000)], 224) == 4
-  assert crops.dct_factor([(0, 0, 10, 10)], 224) == 1
+def test_decode_scale_keeps_every_view_at_least_the_output_size():
+  assert crops.decode_scale([(0, 0, 448, 500)], 224) == 0.5
+  assert crops.decode_scale([(0, 0, 500, 500), (0, 0, 300, 900)], 224) == 224 / 300
+  assert crops.decode_scale([(0, 0, 10, 10)], 224) == 1.0  # Upsampled views: full scale.
+  assert [crops.dct_factor(s) for s in (1.0, 0.6, 0.5, 0.3, 0.25, 0.2, 0.1)] == [1, 1, 2, 2, 4,
+                                                                                 4, 8]
 
 
-def test_views_match_a_full_resolution_reference():
+@pytest.mark.parametrize("decoder", ["simplejpeg", "pillow"])
+def test_views_match_a_full_resolution_reference(decoder, monkeypatch):
+  if decoder == "pillow":
+    monkeypatch.setattr(crops, "_simplejpeg", None)
+  elif crops._simplejpeg is None:  # pylint: disable=protected-access
+    pytest.skip("simplejpeg is not installed")
   rng = np.random.default_rng(0)
   img = photo_like(rng, 480, 640)
   data = encode_jpeg(img, quality=95)

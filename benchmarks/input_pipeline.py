@@ -1,0 +1,182 @@
+"""ImageNet input-pipeline throughput: old host path, new host crops, tf.data reference.
+
+Generates ImageNet-like JPEGs (`ssljax.data.synthetic_jpegs`: photo-like, sizes
+around 500x375, quality 90), writes them as a TFDS ``imagenet2012``
+array_record dataset and as a ``train/<wnid>/`` image folder, then reads every
+image once per row and reports, side by side:
+
+* ``images/s``: wall-clock throughput of the row on this host;
+* ``images/s per core``: images per CPU-second of the process (all its threads;
+  rows with worker processes: wall throughput / cores in use), the number
+  that says how many host cores a given accelerator throughput needs.
+
+Rows (every "image" is one training example of 2 views of 224x224 uint8,
+except the old path, whose views are cut on the device from its 256x256 output):
+
+* old: TFDS-decoded full image, short side resized to 256, centre 256 square
+  (the loader without ``host_crops``);
+* new: `ssljax.data.crops` host crops (sample on the whole image, one reduced
+  JPEG decode shared by the 2 views, bicubic resize), from TFDS and from the
+  folder, in-process threads and with grain worker processes;
+* tf.data: BYOL/SimCLR's TF crop (``sample_distorted_bounding_box`` +
+  ``tf.image.decode_and_crop_jpeg`` + bicubic ``tf.image.resize``, once per
+  view), ``num_parallel_calls=AUTOTUNE``, when TensorFlow (the ``[tf]`` extra)
+  is installed.
+
+Run::
+
+  python -m benchmarks.input_pipeline                     # 2000 images, ~3 min on 2 cores
+  python -m benchmarks.input_pipeline --num_images 8000 --out experiments/results/input_pipeline.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from ssljax.data import crops, datasets, loader, synthetic_jpegs
+
+VIEW = 224
+WNIDS = sorted(datasets.class_subset_wnids("imagenet100"))[:10]
+
+
+def _cpu_seconds() -> float:
+  r = resource.getrusage(resource.RUSAGE_SELF)
+  return r.ru_utime + r.ru_stime
+
+
+def _measure(run, num_images: int) -> tuple[float, float]:
+  """(wall images/s, images per CPU-second of this process) of ``run()``."""
+  c0, t0 = _cpu_seconds(), time.perf_counter()
+  run()
+  wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+  return num_images / wall, num_images / max(cpu, 1e-9)
+
+
+def _drain(it, steps: int) -> None:
+  for _ in range(steps):
+    next(it)
+
+
+def _loader_row(num_images, batch, **kw):
+  steps = num_images // batch
+  it = loader.make_train_loader("imagenet2012", global_batch_size=batch, seed=0,
+                                process_index=0, process_count=1, num_epochs=1,
+                                cache_in_memory=False, **kw)
+  next(it)  # Start threads / workers, open files.
+  n = (steps - 1) * batch
+  try:
+    return _measure(lambda: _drain(it, steps - 1), n)
+  finally:
+    it.close()
+
+
+def _tf_row(folder: str, num_images: int, batch: int, cores: int):
+  try:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  tf.config.set_visible_devices([], "GPU")
+  files = sorted(os.path.join(r, f) for r, _, fs in os.walk(os.path.join(folder, "train"))
+                 for f in fs)[:num_images]
+
+  def view(data, seed):
+    # BYOL byol/utils/dataset.py::_decode_and_random_crop (SimCLR's is the same).
+    shape = tf.io.extract_jpeg_shape(data)
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape, tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]), seed=seed,
+        min_object_covered=0.1, aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0),
+        max_attempts=10, use_image_if_no_bounding_boxes=True)
+    y, x, _ = tf.unstack(begin)
+    h, w, _ = tf.unstack(size)
+    im = tf.io.decode_and_crop_jpeg(data, tf.stack([y, x, h, w]), channels=3)
+    im = tf.image.resize(im, [VIEW, VIEW], "bicubic")
+    return tf.cast(tf.clip_by_value(tf.round(im), 0, 255), tf.uint8)
+
+  def example(i, path):
+    data = tf.io.read_file(path)
+    return tf.stack([view(data, [i, 0]), view(data, [i, 1])])
+
+  ds = tf.data.Dataset.from_tensor_slices((tf.range(len(files), dtype=tf.int64), files))
+  ds = ds.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.batch(batch, drop_remainder=True).prefetch(2)
+  opts = tf.data.Options()
+  opts.threading.private_threadpool_size = cores
+  ds = ds.with_options(opts)
+  it = iter(ds)
+  next(it)
+  steps = len(files) // batch - 1
+  return _measure(lambda: [next(it) for _ in range(steps)], steps * batch)
+
+
+def main(argv=None) -> None:
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--num_images", type=int, default=2000)
+  p.add_argument("--batch", type=int, default=64)
+  p.add_argument("--workdir", default=None, help="dataset folder (default: a temp dir, deleted)")
+  p.add_argument("--out", default=None, help="also write the markdown table here")
+  args = p.parse_args(argv)
+  cores = loader.usable_cores()
+  workdir = args.workdir or tempfile.mkdtemp(prefix="ssljax_input_")
+  tfds_dir, folder = os.path.join(workdir, "tfds"), os.path.join(workdir, "folder")
+  t0 = time.time()
+  if not os.path.isdir(os.path.join(folder, "train")):
+    ex = synthetic_jpegs.make_examples(args.num_images, WNIDS, seed=0, quality=90)
+    synthetic_jpegs.write_image_folder(folder, {"train": ex})
+    synthetic_jpegs.write_tfds_imagenet(tfds_dir, {"train": ex})
+    mean_kb = np.mean([len(d) for d, _ in ex]) / 1e3
+  else:
+    mean_kb = np.mean([os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(folder)
+                       for f in fs]) / 1e3
+  print(f"dataset: {args.num_images} JPEGs, mean {mean_kb:.0f} KB ({time.time() - t0:.0f} s)",
+        file=sys.stderr)
+  host_crops = (crops.HostCrop(VIEW), crops.HostCrop(VIEW))
+  n, b = args.num_images, args.batch
+  rows = []
+  rows.append(("old: TFDS decode, resize 256, centre 256 (threads=2, workers=0)", "256x256 x1",
+               _loader_row(n, b, data_dir=tfds_dir, worker_count=0, num_threads=2)))
+  rows.append((f"new: host crops, TFDS (threads={cores}, workers=0)", "2 x 224x224",
+               _loader_row(n, b, data_dir=tfds_dir, host_crops=host_crops, worker_count=0,
+                           num_threads=cores)))
+  rows.append((f"new: host crops, image folder (threads={cores}, workers=0)", "2 x 224x224",
+               _loader_row(n, b, image_folder=folder, host_crops=host_crops, worker_count=0,
+                           num_threads=cores)))
+  wall, _ = _loader_row(n, b, data_dir=tfds_dir, host_crops=host_crops, worker_count=cores,
+                        num_threads=1)
+  rows.append((f"new: host crops, TFDS (grain workers={cores}, threads=1 each)", "2 x 224x224",
+               (wall, wall / cores)))
+  tf_res = _tf_row(folder, n, b, cores)
+  tf_name = f"tf.data: decode_and_crop_jpeg + bicubic resize per view (AUTOTUNE, {cores} threads)"
+  rows.append((tf_name if tf_res else "tf.data: not measured, TensorFlow is not installed "
+               "(pip install 'ssljax[tf]')", "2 x 224x224", tf_res))
+  ref = tf_res[1] if tf_res else None
+  lines = [f"Host: {platform.processor() or platform.machine()}, {cores} usable cores; "
+           f"{n} JPEGs, mean {mean_kb:.0f} KB; batch {b}.", "",
+           "| path | output per image | images/s | images/s per core | per core vs tf.data |",
+           "|---|---|---:|---:|---:|"]
+  for name, out, res in rows:
+    if res is None:
+      lines.append(f"| {name} | {out} | - | - | - |")
+      continue
+    rel = f"{res[1] / ref:.2f}x" if ref else "-"
+    lines.append(f"| {name} | {out} | {res[0]:.0f} | {res[1]:.0f} | {rel} |")
+  table = "\n".join(lines)
+  print(table)
+  if args.out:
+    with open(args.out, "w", encoding="utf-8") as f:
+      f.write(table + "\n")
+  if not args.workdir:
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+  main()
