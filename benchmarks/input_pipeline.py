@@ -6,9 +6,10 @@ array_record dataset and as a ``train/<wnid>/`` image folder, then reads every
 image once per row and reports, side by side:
 
 * ``images/s``: wall-clock throughput of the row on this host;
-* ``images/s per core``: images per CPU-second of the process (all its threads;
-  rows with worker processes: wall throughput / cores in use), the number
-  that says how many host cores a given accelerator throughput needs.
+* ``images/s per core``: images per CPU-second of the process, all its
+  threads and worker processes (read from ``/proc``), the number that says
+  how many host cores a given accelerator throughput needs; on a shared or
+  busy host it is far more stable than the wall-clock rate.
 
 Rows (every "image" is one training example of 2 views of 224x224 uint8,
 except the old path, whose views are cut on the device from its 256x256 output):
@@ -49,8 +50,18 @@ WNIDS = sorted(datasets.class_subset_wnids("imagenet100"))[:10]
 
 
 def _cpu_seconds() -> float:
+  """CPU seconds of this process and of its live children (grain workers), all threads."""
   r = resource.getrusage(resource.RUSAGE_SELF)
-  return r.ru_utime + r.ru_stime
+  total, tick, me = r.ru_utime + r.ru_stime, os.sysconf("SC_CLK_TCK"), os.getpid()
+  for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+      with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+      continue  # Exited meanwhile.
+    if int(fields[1]) == me:  # fields[1] = ppid, [11] = utime, [12] = stime (ticks).
+      total += (int(fields[11]) + int(fields[12])) / tick
+  return total
 
 
 def _measure(run, num_images: int) -> tuple[float, float]:
@@ -121,7 +132,8 @@ def _tf_row(folder: str, num_images: int, batch: int, cores: int):
 def main(argv=None) -> None:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--num_images", type=int, default=2000)
-  p.add_argument("--batch", type=int, default=64)
+  p.add_argument("--batch", type=int, default=32)
+  p.add_argument("--repeats", type=int, default=3, help="passes per row; the best is kept")
   p.add_argument("--workdir", default=None, help="dataset folder (default: a temp dir, deleted)")
   p.add_argument("--out", default=None, help="also write the markdown table here")
   args = p.parse_args(argv)
@@ -141,26 +153,48 @@ def main(argv=None) -> None:
         file=sys.stderr)
   host_crops = (crops.HostCrop(VIEW), crops.HostCrop(VIEW))
   n, b = args.num_images, args.batch
-  rows = []
-  rows.append(("old: TFDS decode, resize 256, centre 256 (threads=2, workers=0)", "256x256 x1",
-               _loader_row(n, b, data_dir=tfds_dir, worker_count=0, num_threads=2)))
-  rows.append((f"new: host crops, TFDS (threads={cores}, workers=0)", "2 x 224x224",
-               _loader_row(n, b, data_dir=tfds_dir, host_crops=host_crops, worker_count=0,
-                           num_threads=cores)))
-  rows.append((f"new: host crops, image folder (threads={cores}, workers=0)", "2 x 224x224",
-               _loader_row(n, b, image_folder=folder, host_crops=host_crops, worker_count=0,
-                           num_threads=cores)))
-  wall, _ = _loader_row(n, b, data_dir=tfds_dir, host_crops=host_crops, worker_count=cores,
-                        num_threads=1)
-  rows.append((f"new: host crops, TFDS (grain workers={cores}, threads=1 each)", "2 x 224x224",
-               (wall, wall / cores)))
-  tf_res = _tf_row(folder, n, b, cores)
-  tf_name = f"tf.data: decode_and_crop_jpeg + bicubic resize per view (AUTOTUNE, {cores} threads)"
-  rows.append((tf_name if tf_res else "tf.data: not measured, TensorFlow is not installed "
-               "(pip install 'ssljax[tf]')", "2 x 224x224", tf_res))
+
+  def pillow_only():
+    saved, crops._simplejpeg = crops._simplejpeg, None  # pylint: disable=protected-access
+    try:
+      return _loader_row(n, b, data_dir=tfds_dir, host_crops=host_crops, worker_count=0,
+                         num_threads=cores)
+    finally:
+      crops._simplejpeg = saved  # pylint: disable=protected-access
+
+  specs = [
+      ("old: TFDS decode, resize 256, centre 256 (threads=2, workers=0)", "256x256 x1",
+       lambda: _loader_row(n, b, data_dir=tfds_dir, worker_count=0, num_threads=2)),
+      (f"new: host crops, TFDS (threads={cores}, workers=0)", "2 x 224x224",
+       lambda: _loader_row(n, b, data_dir=tfds_dir, host_crops=host_crops, worker_count=0,
+                           num_threads=cores)),
+      (f"new: host crops, TFDS, Pillow decoder (threads={cores}, workers=0)", "2 x 224x224",
+       pillow_only),
+      (f"new: host crops, image folder (threads={cores}, workers=0)", "2 x 224x224",
+       lambda: _loader_row(n, b, image_folder=folder, host_crops=host_crops, worker_count=0,
+                           num_threads=cores)),
+      (f"new: host crops, TFDS (grain workers={cores}, threads=1 each)", "2 x 224x224",
+       lambda: _loader_row(n, b, data_dir=tfds_dir, host_crops=host_crops, worker_count=cores,
+                           num_threads=1)),
+      (f"tf.data: decode_and_crop_jpeg + bicubic resize per view (AUTOTUNE, {cores} threads)",
+       "2 x 224x224", lambda: _tf_row(folder, n, b, cores)),
+  ]
+  # Rows are interleaved and repeated; the best per-core rate of each is kept, so a
+  # load spike from other processes on the host does not decide the comparison.
+  best = [None] * len(specs)
+  for _ in range(args.repeats):
+    for i, (_, _, fn) in enumerate(specs):
+      res = fn()
+      if res is not None and (best[i] is None or res[1] > best[i][1]):
+        best[i] = res
+  rows = [(name, out, res) for (name, out, _), res in zip(specs, best)]
+  tf_res = best[-1]
+  if tf_res is None:
+    rows[-1] = ("tf.data: not measured, TensorFlow is not installed (pip install 'ssljax[tf]')",
+                "2 x 224x224", None)
   ref = tf_res[1] if tf_res else None
   lines = [f"Host: {platform.processor() or platform.machine()}, {cores} usable cores; "
-           f"{n} JPEGs, mean {mean_kb:.0f} KB; batch {b}.", "",
+           f"{n} JPEGs, mean {mean_kb:.0f} KB; batch {b}; best of {args.repeats} passes.", "",
            "| path | output per image | images/s | images/s per core | per core vs tf.data |",
            "|---|---|---:|---:|---:|"]
   for name, out, res in rows:

@@ -592,9 +592,10 @@ def paper_view_configs(name: str, output_size: int) -> tuple[ViewConfig, ViewCon
   (``'byol'``). "(PIL)" marks PIL-style blur (`pil_blur_fields`).
 
   Deviations from the torchvision pipelines of those repositories (shared by
-  every preset, see the module docstring): the crop is BYOL's single sample
-  (torchvision's RandomResizedCrop retries up to 10 times, then falls back to
-  a center crop); brightness is additive and contrast uses the per-channel
+  every preset, see the module docstring): the on-device crop is BYOL's single
+  sample (torchvision's RandomResizedCrop retries up to 10 times, then falls
+  back to a center crop, which the host crops of ImageNet do:
+  `ssljax.data.crops`); brightness is additive and contrast uses the per-channel
   mean (TF / BYOL style; torchvision multiplies and uses the grey mean); the
   jitter order is random as in torchvision.
 

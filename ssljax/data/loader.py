@@ -627,14 +627,14 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def resolve_worker_count(worker_count: Union[int, str], *, decodes_per_step: bool) -> int:
-  """``'auto'`` -> usable cores - 1 (>= 1) if records are decoded per step, else 0.
+def resolve_worker_count(worker_count: Union[int, str, None], *, decodes_per_step: bool) -> int:
+  """``'auto'`` (or ``None``) -> usable cores - 1 (>= 1) if records are decoded per step, else 0.
 
   One core is left to the training process itself (dispatch, host-to-device
   copies). With several training processes on one host, pass an explicit count
   (about cores / processes - 1).
   """
-  if worker_count == "auto":
+  if worker_count is None or worker_count == "auto":
     return max(1, usable_cores() - 1) if decodes_per_step else 0
   if isinstance(worker_count, str) or int(worker_count) < 0:
     raise ValueError(f"worker_count must be 'auto' or >= 0, got {worker_count!r}.")
@@ -644,7 +644,7 @@ def resolve_worker_count(worker_count: Union[int, str], *, decodes_per_step: boo
 def make_train_loader(name: str, *, global_batch_size: int, seed: int,
                       data_dir: Optional[str] = None, process_index: Optional[int] = None,
                       process_count: Optional[int] = None, num_epochs: Optional[int] = None,
-                      worker_count: Union[int, str] = "auto",
+                      worker_count: Union[int, str, None] = "auto",
                       cache_in_memory: Union[bool, str] = "auto",
                       split: Optional[str] = None, num_threads: int = 2,
                       prefetch_batches: int = 2,
@@ -742,7 +742,7 @@ def make_eval_loader(name: str, split: Optional[str] = None, *, global_batch_siz
                      process_count: Optional[int] = None,
                      cache_in_memory: Union[bool, str] = "auto", num_threads: int = 2,
                      prefetch_batches: int = 2, image_folder: Optional[str] = None,
-                     worker_count: Union[int, str] = 0) -> LoaderIterator:
+                     worker_count: Union[int, str, None] = 0) -> LoaderIterator:
   """One in-order pass over a split, last batch padded, with a ``mask``.
 
   Args:
