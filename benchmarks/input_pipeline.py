@@ -22,7 +22,8 @@ except the old path, whose views are cut on the device from its 256x256 output):
 * tf.data: BYOL/SimCLR's TF crop (``sample_distorted_bounding_box`` +
   ``tf.image.decode_and_crop_jpeg`` + bicubic ``tf.image.resize``, once per
   view), ``num_parallel_calls=AUTOTUNE``, when TensorFlow (the ``[tf]`` extra)
-  is installed.
+  is installed; once as BYOL (no antialiasing, the reference row) and once
+  with ``antialias=True``, which produces what the new path produces.
 
 Run::
 
@@ -90,7 +91,7 @@ def _loader_row(num_images, batch, **kw):
     it.close()
 
 
-def _tf_row(folder: str, num_images: int, batch: int, cores: int):
+def _tf_row(folder: str, num_images: int, batch: int, cores: int, antialias: bool = False):
   try:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -110,7 +111,7 @@ def _tf_row(folder: str, num_images: int, batch: int, cores: int):
     y, x, _ = tf.unstack(begin)
     h, w, _ = tf.unstack(size)
     im = tf.io.decode_and_crop_jpeg(data, tf.stack([y, x, h, w]), channels=3)
-    im = tf.image.resize(im, [VIEW, VIEW], "bicubic")
+    im = tf.image.resize(im, [VIEW, VIEW], "bicubic", antialias=antialias)
     return tf.cast(tf.clip_by_value(tf.round(im), 0, 255), tf.uint8)
 
   def example(i, path):
@@ -176,8 +177,10 @@ def main(argv=None) -> None:
       (f"new: host crops, TFDS (grain workers={cores}, threads=1 each)", "2 x 224x224",
        lambda: _loader_row(n, b, data_dir=tfds_dir, host_crops=host_crops, worker_count=cores,
                            num_threads=1)),
-      (f"tf.data: decode_and_crop_jpeg + bicubic resize per view (AUTOTUNE, {cores} threads)",
-       "2 x 224x224", lambda: _tf_row(folder, n, b, cores)),
+      ("tf.data, same output as the new path: bicubic resize with antialias=True",
+       "2 x 224x224", lambda: _tf_row(folder, n, b, cores, antialias=True)),
+      (f"tf.data (BYOL's TF crop): decode_and_crop_jpeg + bicubic resize per view "
+       f"(AUTOTUNE, {cores} threads)", "2 x 224x224", lambda: _tf_row(folder, n, b, cores)),
   ]
   # Rows are interleaved and repeated; the best per-core rate of each is kept, so a
   # load spike from other processes on the host does not decide the comparison.
@@ -190,8 +193,8 @@ def main(argv=None) -> None:
   rows = [(name, out, res) for (name, out, _), res in zip(specs, best)]
   tf_res = best[-1]
   if tf_res is None:
-    rows[-1] = ("tf.data: not measured, TensorFlow is not installed (pip install 'ssljax[tf]')",
-                "2 x 224x224", None)
+    rows = rows[:-2] + [("tf.data: not measured, TensorFlow is not installed "
+                         "(pip install 'ssljax[tf]')", "2 x 224x224", None)]
   ref = tf_res[1] if tf_res else None
   lines = [f"Host: {platform.processor() or platform.machine()}, {cores} usable cores; "
            f"{n} JPEGs, mean {mean_kb:.0f} KB; batch {b}; best of {args.repeats} passes.", "",
