@@ -101,18 +101,7 @@ def _tf_row(folder: str, num_images: int, batch: int, cores: int, antialias: boo
   files = sorted(os.path.join(r, f) for r, _, fs in os.walk(os.path.join(folder, "train"))
                  for f in fs)[:num_images]
 
-  def view(data, seed):
-    # BYOL byol/utils/dataset.py::_decode_and_random_crop (SimCLR's is the same).
-    shape = tf.io.extract_jpeg_shape(data)
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        shape, tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]), seed=seed,
-        min_object_covered=0.1, aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0),
-        max_attempts=10, use_image_if_no_bounding_boxes=True)
-    y, x, _ = tf.unstack(begin)
-    h, w, _ = tf.unstack(size)
-    im = tf.io.decode_and_crop_jpeg(data, tf.stack([y, x, h, w]), channels=3)
-    im = tf.image.resize(im, [VIEW, VIEW], "bicubic", antialias=antialias)
-    return tf.cast(tf.clip_by_value(tf.round(im), 0, 255), tf.uint8)
+  view = _tf_view_fn(tf, antialias)
 
   def example(i, path):
     data = tf.io.read_file(path)
@@ -128,6 +117,64 @@ def _tf_row(folder: str, num_images: int, batch: int, cores: int, antialias: boo
   next(it)
   steps = len(files) // batch - 1
   return _measure(lambda: [next(it) for _ in range(steps)], steps * batch)
+
+
+def _tf_view_fn(tf, antialias: bool):
+  """One BYOL view of JPEG bytes, in TF."""
+
+  def view(data, seed):
+    # BYOL byol/utils/dataset.py::_decode_and_random_crop (SimCLR's is the same).
+    shape = tf.io.extract_jpeg_shape(data)
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape, tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]), seed=seed,
+        min_object_covered=0.1, aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0),
+        max_attempts=10, use_image_if_no_bounding_boxes=True)
+    y, x, _ = tf.unstack(begin)
+    h, w, _ = tf.unstack(size)
+    im = tf.io.decode_and_crop_jpeg(data, tf.stack([y, x, h, w]), channels=3)
+    im = tf.image.resize(im, [VIEW, VIEW], "bicubic", antialias=antialias)
+    return tf.cast(tf.clip_by_value(tf.round(im), 0, 255), tf.uint8)
+
+  return view
+
+
+def _transform_ab(folder: str, num_images: int, repeats: int):
+  """CPU ms per image of the bare transforms, 1 thread, interleaved: {name: best ms}."""
+  files = sorted(os.path.join(r, f) for r, _, fs in os.walk(os.path.join(folder, "train"))
+                 for f in fs)[:num_images]
+  datas = [open(f, "rb").read() for f in files]  # pylint: disable=consider-using-with
+  host_crops = (crops.HostCrop(VIEW), crops.HostCrop(VIEW))
+
+  def ours():
+    for i, d in enumerate(datas):
+      crops.decode_random_crops(d, host_crops, np.random.default_rng(i))
+
+  fns = {"new: decode_random_crops": ours}
+  try:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    tf = None
+  if tf is not None:
+    for aa in (True, False):
+      view = _tf_view_fn(tf, aa)
+      ds = tf.data.Dataset.from_tensor_slices(
+          (tf.range(len(datas), dtype=tf.int64), datas)).map(
+              lambda i, d, view=view: tf.stack([view(d, [i, 0]), view(d, [i, 1])]))
+      opts = tf.data.Options()
+      opts.threading.private_threadpool_size = 1
+      ds = ds.with_options(opts)
+      name = "tf: antialias=True" if aa else "tf: BYOL (no antialias)"
+      fns[name] = lambda ds=ds: [None for _ in ds]
+  best = {}
+  for rep in range(repeats + 1):  # Pass 0 warms up (tracing, caches).
+    for name, fn in fns.items():
+      t0 = time.process_time()
+      fn()
+      ms = (time.process_time() - t0) / len(datas) * 1e3
+      if rep:
+        best[name] = min(best.get(name, float("inf")), ms)
+  return best
 
 
 def main(argv=None) -> None:
@@ -206,6 +253,15 @@ def main(argv=None) -> None:
       continue
     rel = f"{res[1] / ref:.2f}x" if ref else "-"
     lines.append(f"| {name} | {out} | {res[0]:.0f} | {res[1]:.0f} | {rel} |")
+  ab = _transform_ab(folder, min(n, 300), args.repeats)
+  ref_ms = ab.get("tf: BYOL (no antialias)")
+  lines += ["", "Bare transforms (2 views of 224 from JPEG bytes), one thread, run alternately "
+            f"in one process, best of {args.repeats} passes over {min(n, 300)} images:", "",
+            "| transform | CPU ms per image | images/s per core | vs tf.data (BYOL) |",
+            "|---|---:|---:|---:|"]
+  for name, ms in ab.items():
+    rel = f"{ref_ms / ms:.2f}x" if ref_ms else "-"
+    lines.append(f"| {name} | {ms:.2f} | {1e3 / ms:.0f} | {rel} |")
   table = "\n".join(lines)
   print(table)
   if args.out:
