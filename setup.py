@@ -31,7 +31,7 @@ EXTRAS = {
     # Only for tfds.load / tf.data paths (building TFDS's own datasets); ~1.4 GB.
     "tf": ["tensorflow-cpu>=2.17"],
     # libjpeg-turbo decoding at n/8 scales for the ImageNet host crops (ssljax/data/crops.py);
-    # without it Pillow decodes (~10 % slower, scales 1, 1/2, 1/4, 1/8 only).
+    # without it Pillow decodes (~10 % slower decode, scales 1, 1/2, 1/4, 1/8 only).
     "jpeg": ["simplejpeg>=1.7"],
 }
 

@@ -58,8 +58,11 @@ that differ only in probabilities (BYOL's two views) once and vmaps over them.
 
 Example:
   >>> v1, v2 = byol_view_configs(32)
-  >>> views = augment_views(key, images_uint8, (v1, v2),
-  ...                       mean=info.mean, std=info.std)   # 2 x float32 [N, 32, 32, 3]
+  >>> images_uint8 = jnp.zeros((4, 32, 32, 3), jnp.uint8)
+  >>> views = augment_views(jax.random.key(0), images_uint8, (v1, v2),
+  ...                       mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+  >>> [v.shape for v in views]
+  [(4, 32, 32, 3), (4, 32, 32, 3)]
 """
 
 from __future__ import annotations
