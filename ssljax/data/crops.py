@@ -48,7 +48,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -241,7 +241,7 @@ def decode_random_crops(data: bytes, crops: Sequence[HostCrop],
 
 
 def decode_resize_center_crop(data: bytes, size: int, *,
-                              reduce: Optional[bool] = False) -> np.ndarray:
+                              reduce: bool = False) -> np.ndarray:
   """Decode, resize the short side to ``size`` (bicubic, antialiased), centre crop.
 
   The evaluation / legacy host transform on encoded bytes (the ImageFolder
