@@ -24,10 +24,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 TEST_TIMEOUT_SECONDS = 300
 
 
-def pytest_configure(config):
-  config.addinivalue_line("markers", "slow: takes more than 10 s (deselect with -m 'not slow')")
-
-
 def pytest_collection_modifyitems(config, items):
   import pytest
   if not config.pluginmanager.hasplugin("timeout"):
