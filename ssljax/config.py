@@ -36,6 +36,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.num_classes = -1      # -1: the dataset's (resolved into RunSetup.num_classes)
   c.data.cache_in_memory = "auto"
   c.data.worker_count = 0
+  # ImageNet: random resized crops cut on the host from the whole JPEG (ssljax/data/crops.py),
+  # as in the papers; False: from the centre 256 square, on the device.
+  c.data.host_crops = True
+  c.data.image_folder = config_dict.placeholder(str)  # <root> of train/<wnid>/, val/<wnid>/
 
   c.model = ml_collections.ConfigDict()
   c.model.encoder = "convnet"

@@ -39,9 +39,12 @@ Deviations from BYOL's code (all small, all deliberate):
   ``jax.image.scale_and_translate``, so cubic taps just outside the crop box
   read real neighbouring pixels, where TF's decode-crop-then-resize clamps at
   the crop edge (only the outermost output pixels differ slightly);
-* for ImageNet the crop is drawn from the 256x256 host image (short side
-  resized to 256, center-cropped; see `ssljax.data.datasets`), not from the
-  full JPEG;
+* for ImageNet without host crops the crop is drawn from the 256x256 host
+  image (short side resized to 256, center-cropped), not from the full JPEG.
+  With host crops (`ssljax.data.crops`, the loader's ``host_crops``) the
+  crop is sampled on the whole image on the host, with torchvision's retry
+  loop and centre-crop fallback, and `augment_views` receives the cropped
+  views ``[N, V, S, S, C]`` and skips step 1;
 * an op with probability p is applied iff ``u < p`` (BYOL: ``u <= p``), so
   p = 0 never applies;
 * grayscale inputs are supported (above); BYOL assumes RGB.
@@ -55,8 +58,11 @@ that differ only in probabilities (BYOL's two views) once and vmaps over them.
 
 Example:
   >>> v1, v2 = byol_view_configs(32)
-  >>> views = augment_views(key, images_uint8, (v1, v2),
-  ...                       mean=info.mean, std=info.std)   # 2 x float32 [N, 32, 32, 3]
+  >>> images_uint8 = jnp.zeros((4, 32, 32, 3), jnp.uint8)
+  >>> views = augment_views(jax.random.key(0), images_uint8, (v1, v2),
+  ...                       mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+  >>> [v.shape for v in views]
+  [(4, 32, 32, 3), (4, 32, 32, 3)]
 """
 
 from __future__ import annotations
@@ -589,9 +595,10 @@ def paper_view_configs(name: str, output_size: int) -> tuple[ViewConfig, ViewCon
   (``'byol'``). "(PIL)" marks PIL-style blur (`pil_blur_fields`).
 
   Deviations from the torchvision pipelines of those repositories (shared by
-  every preset, see the module docstring): the crop is BYOL's single sample
-  (torchvision's RandomResizedCrop retries up to 10 times, then falls back to
-  a center crop); brightness is additive and contrast uses the per-channel
+  every preset, see the module docstring): the on-device crop is BYOL's single
+  sample (torchvision's RandomResizedCrop retries up to 10 times, then falls
+  back to a center crop, which the host crops of ImageNet do:
+  `ssljax.data.crops`); brightness is additive and contrast uses the per-channel
   mean (TF / BYOL style; torchvision multiplies and uses the grey mean); the
   jitter order is random as in torchvision.
 
@@ -737,9 +744,15 @@ def augment_views(key: jax.Array, images: jax.Array, view_configs: Sequence[View
   the views with the probabilities as data, which halves compile time; the
   result equals running each view separately.
 
+  Host-cropped views (``images`` of rank 5, ``[N, V, S, S, C]``, from the
+  loader's ``host_crops``): view ``v`` starts from ``images[:, v]``, already
+  randomly cropped and resized to ``S``, so the crop of its config is skipped
+  (``crop_scale`` is ignored) and ``S`` must equal its ``output_size``.
+
   Args:
     key: PRNG key.
-    images: ``uint8 [N, H, W, C]`` (or float in [0, 1]), C in {1, 3}.
+    images: ``uint8 [N, H, W, C]`` (or float in [0, 1]), C in {1, 3}; or
+      host-cropped views ``uint8 [N, V, S, S, C]``.
     view_configs: one `ViewConfig` per view (static under jit).
     mean: per-channel mean in [0, 1] units.
     std: per-channel std in [0, 1] units.
@@ -747,9 +760,17 @@ def augment_views(key: jax.Array, images: jax.Array, view_configs: Sequence[View
   Returns:
     A list of float32 ``[N, S_v, S_v, C]``, ``(x - mean) / std``.
   """
-  if images.ndim != 4 or images.shape[-1] not in (1, 3):
-    raise ValueError(f"augment_views: expected images [N, H, W, C] with C in {{1, 3}}, got "
-                     f"{images.shape}.")
+  per_view = images.ndim == 5
+  if images.ndim not in (4, 5) or images.shape[-1] not in (1, 3):
+    raise ValueError(f"augment_views: expected images [N, H, W, C] or host-cropped views "
+                     f"[N, V, S, S, C] with C in {{1, 3}}, got {images.shape}.")
+  if per_view:
+    sizes = [c.output_size for c in view_configs]
+    if images.shape[1] != len(view_configs) or any(s != images.shape[2] for s in sizes):
+      raise ValueError(f"augment_views: host-cropped views {images.shape} do not match the "
+                       f"{len(view_configs)} view configs of sizes {sizes}.")
+    # The crop happened on the host.
+    view_configs = [dataclasses.replace(c, crop_scale=None) for c in view_configs]
   if len(mean) != images.shape[-1] or len(std) != images.shape[-1]:
     raise ValueError(f"mean/std have {len(mean)}/{len(std)} entries for {images.shape[-1]} "
                      "channels.")
@@ -768,11 +789,15 @@ def augment_views(key: jax.Array, images: jax.Array, view_configs: Sequence[View
         static, **{f: max(getattr(c, f) for c in cfgs) for f in _PROB_FIELDS})
     probs = jnp.asarray([[getattr(c, f) for f in _PROB_FIELDS] for c in cfgs], jnp.float32)
 
-    def one_view(k, p, template=template):
+    def one_view(k, p, xv, template=template):
       keys = jax.random.split(k, n)
-      return jax.vmap(lambda kk, im: augment_image(kk, im, template, p))(keys, x)
+      return jax.vmap(lambda kk, im: augment_image(kk, im, template, p))(keys, xv)
 
-    out = jax.vmap(one_view)(view_keys[jnp.asarray(members)], probs)
+    idx = jnp.asarray(members)
+    if per_view:
+      out = jax.vmap(one_view, in_axes=(0, 0, 1))(view_keys[idx], probs, x[:, idx])
+    else:
+      out = jax.vmap(one_view, in_axes=(0, 0, None))(view_keys[idx], probs, x)
     for j, v in enumerate(members):
       views[v] = normalize(out[j], mean, std)
   return views

@@ -14,12 +14,13 @@ Splits (TFDS names):
 * ``eval_split``: the held-out split reported in papers (ImageNet: ``validation``).
 
 Host shapes: fixed-size datasets keep their native shape. ImageNet images vary
-in size; the host decodes them, resizes the short side to 256 (aspect
-preserved) and center-crops 256x256 (see `ssljax.data.loader`), and the random
-resized crop to 224 runs on the device. Crops are therefore drawn from the
-central square of each image, not from the full frame as in BYOL's TF pipeline;
-this keeps host batches fixed-shape (jit-friendly) at a small loss of crop
-diversity on very elongated images.
+in size. For training, each view's random resized crop is sampled on the whole
+image and cut on the host (`ssljax.data.crops`, the loader's ``host_crops``),
+as in the papers; ``image_shape`` (256x256) is the host shape of the other
+path, used for evaluation (short side resized to 256, centre-cropped; the
+eval view is its centre 224) and for training without host crops (crops then
+come from that centre square, on the device). ImageNet can also be read from
+a class-folder tree (`ssljax.data.image_folder`).
 
 Tiny-ImageNet is not in the TFDS catalogue: ``tiny_imagenet`` is read through
 a small TF-free builder (`ssljax.data.tiny_imagenet`) from the

@@ -27,10 +27,29 @@ Eval loader (`make_eval_loader`)
   records ``[i*B, (i+1)*B)``, process ``p`` gets its slice of it, and the last
   batch is padded (zeros) to full size with ``mask`` marking real rows.
 
-Variable-size images (ImageNet) are decoded by TFDS, resized on the host so the
-short side is the dataset's host size (256, bicubic with PIL's antialiasing,
-aspect preserved) and center-cropped to 256x256; the random resized crop to 224
-happens on the device. See `ssljax.data.datasets` for why.
+Variable-size images (ImageNet), two host paths:
+
+  * ``host_crops`` (train; one `ssljax.data.crops.HostCrop` per view): each view
+    is a random resized crop sampled on the WHOLE image, decoded once per image
+    at a reduced JPEG scale and resized to the view size on the host
+    (`ssljax.data.crops`); batches are ``uint8 [L, V, S, S, 3]`` and
+    `ssljax.data.augment.augment_views` skips its crop for them. The crop
+    randomness of record ``i`` in epoch ``e`` comes from
+    ``default_rng([seed, CROP_STREAM, e, i])``: independent of workers,
+    threads and resumption.
+  * otherwise (eval, and train without ``host_crops``): the short side is
+    resized to the dataset's host size (256, bicubic with PIL's antialiasing,
+    aspect preserved) and the image center-cropped to 256x256; the eval view
+    is its centre 224 crop (resize 256, crop 224).
+
+ImageNet is read from TFDS ``imagenet2012`` (array_record) or, with
+``image_folder=<root>``, from the raw class-folder tree
+(`ssljax.data.image_folder`); ImageNet-100 works on both.
+
+Throughput: ``worker_count='auto'`` starts grain worker processes (usable
+cores - 1) for datasets decoded per step (ImageNet) and none for in-memory
+ones. Iterator state is the number of batches consumed (plus the loader's
+identity), so a run resumes exactly, with any worker count.
 
 Example:
   >>> it = make_train_loader('fashion_mnist', global_batch_size=256, seed=0)
@@ -43,19 +62,24 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from typing import Any, Optional, Sequence, Union
 
 import grain
 import numpy as np
 
+from ssljax.data import crops as crops_lib
 from ssljax.data import datasets as datasets_lib
+from ssljax.data import image_folder as image_folder_lib
+from ssljax.data.crops import HostCrop
 from ssljax.data.datasets import DatasetInfo, get_dataset_info
 
 # `cache_in_memory='auto'` thresholds.
 AUTO_CACHE_MAX_RECORDS = 200_000
 AUTO_CACHE_MAX_PIXELS = 64 * 64
 _READ_CHUNK = 4096  # Records per batched read when filling the cache.
+CROP_STREAM = 0x43524F50  # Tags the host-crop RNG streams ("CROP").
 
 
 class DatasetNotPreparedError(FileNotFoundError):
@@ -219,13 +243,18 @@ def _subset_indices(info: DatasetInfo, split: str, data_dir: Optional[str],
 
 
 def open_data_source(name: Union[str, DatasetInfo], split: Optional[str] = None, *,
-                     data_dir: Optional[str] = None):
+                     data_dir: Optional[str] = None, image_folder: Optional[str] = None,
+                     encoded: bool = False):
   """Random-access source of ``{'image', 'label'}`` records of a split.
 
   Args:
     name: dataset name (see `ssljax.data.datasets`) or its `DatasetInfo`.
     split: TFDS split string; ``None`` means ``info.train_split``.
     data_dir: TFDS data dir; ``None`` means TFDS's default.
+    image_folder: root of an ImageNet class-folder tree (``train/<wnid>/``,
+      ``val/<wnid>/``) read instead of TFDS; ImageNet datasets only.
+    encoded: records carry the encoded file (``bytes``) instead of the
+      decoded image (always the case for ``image_folder``).
 
   Returns:
     An object with ``__len__``, ``__getitem__`` and ``__getitems__``. Images are
@@ -234,16 +263,23 @@ def open_data_source(name: Union[str, DatasetInfo], split: Optional[str] = None,
 
   Raises:
     DatasetNotPreparedError: if the TFDS files are missing.
+    ImageFolderNotFoundError: if the class-folder tree is missing or incomplete.
   """
   info = name if isinstance(name, DatasetInfo) else get_dataset_info(name)
   split = split or info.train_split
+  if image_folder is not None:
+    if not info.variable_size:
+      raise ValueError(f"image_folder is for ImageNet datasets, not {info.name!r}.")
+    names = image_folder_lib.imagenet2012_wnids() if info.class_subset is None else None
+    return image_folder_lib.ImageFolderSource(image_folder, split, info.class_subset, names)
   if info.tfds_name is None:
     return ArraySource(*_digits_split(split))
-  if info.class_subset is None:
-    return _tfds_data_source(info, split, data_dir)
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
-  source = _tfds_data_source(info, split, data_dir)
+  kwargs = {"decoders": {"image": tfds.decode.SkipDecoding()}} if encoded else {}
+  if info.class_subset is None:
+    return _tfds_data_source(info, split, data_dir, **kwargs)
+  source = _tfds_data_source(info, split, data_dir, **kwargs)
   names = tfds.builder(info.tfds_name, data_dir=data_dir).info.features["label"].names
   label_map = datasets_lib.subset_label_map(names, info.class_subset)
   return _SubsetSource(source, _subset_indices(info, split, data_dir, label_map), label_map)
@@ -289,6 +325,10 @@ def _records_to_arrays(records: Sequence[dict[str, Any]], info: DatasetInfo,
   images = out_images if out_images is not None else np.empty((n, h, w, c), np.uint8)
   labels = np.empty((n,), np.int32)
   for i, r in enumerate(records):
+    if isinstance(r["image"], bytes):  # Encoded (image folder): decode + resize + crop.
+      images[i] = crops_lib.decode_resize_center_crop(r["image"], h)
+      labels[i] = int(r["label"])
+      continue
     img = np.asarray(r["image"])
     if img.ndim == 2:
       img = img[..., None]
@@ -368,12 +408,36 @@ class _Reader:
   def __init__(self, info: DatasetInfo, *, arrays=None, source=None, offset: int = 0):
     self.info, self.arrays, self.source, self.offset = info, arrays, source, offset
 
-  def read(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  def read(self, idx: np.ndarray, epoch: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``idx`` are indices relative to ``offset`` (the start of the cached range)."""
+    del epoch  # Deterministic transform.
     if self.arrays is not None:
       images, labels = self.arrays
       return images[idx], labels[idx]
     return _records_to_arrays(_read_records(self.source, idx + self.offset), self.info)
+
+
+class _CropReader:
+  """Reads encoded records and cuts their host-side views: ``uint8 [n, V, S, S, 3]``."""
+
+  def __init__(self, info: DatasetInfo, *, source, crops: Sequence[HostCrop], seed: int):
+    self.info, self.source, self.crops, self.seed = info, source, tuple(crops), seed
+    self.offset = 0
+
+  def read(self, idx: np.ndarray, epoch: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    records = _read_records(self.source, idx)
+    s = self.crops[0].size
+    images = np.empty((len(records), len(self.crops), s, s, 3), np.uint8)
+    labels = np.empty((len(records),), np.int32)
+    for n, (i, r) in enumerate(zip(idx, records)):
+      data = r["image"]
+      if not isinstance(data, bytes):
+        raise TypeError(f"{self.info.name}: host crops need encoded records, got "
+                        f"{type(data).__name__}.")
+      rng = np.random.default_rng([self.seed, CROP_STREAM, int(epoch), int(i)])
+      images[n] = crops_lib.decode_random_crops(data, self.crops, rng)
+      labels[n] = int(r["label"])
+    return images, labels
 
 
 class _TrainBatch:
@@ -408,10 +472,10 @@ class _TrainBatch:
         self._perms[epoch] = perm
       return perm
 
-  def __call__(self, index: int, _) -> dict[str, np.ndarray]:
+  def __call__(self, index: int) -> dict[str, np.ndarray]:
     epoch, step = divmod(int(index), self.steps_per_epoch)
     rows = self.permutation(epoch)[step * self.local_batch:(step + 1) * self.local_batch]
-    images, labels = self.reader.read(rows + self.shard_start)
+    images, labels = self.reader.read(rows + self.shard_start, epoch)
     # `index` (position in the split) lets the loop attach per-example state,
     # e.g. PID-SSL's pseudo-labels.
     index = rows + self.shard_start + self.reader.offset
@@ -427,7 +491,7 @@ class _EvalBatch:
     self.global_batch, self.local_batch = global_batch, local_batch
     self.process_index = process_index
 
-  def __call__(self, index: int, _) -> dict[str, np.ndarray]:
+  def __call__(self, index: int) -> dict[str, np.ndarray]:
     start = int(index) * self.global_batch + self.process_index * self.local_batch
     pos = start + np.arange(self.local_batch)
     mask = pos < self.num_records
@@ -447,25 +511,58 @@ class _EvalBatch:
 class LoaderIterator(grain.DatasetIterator):
   """A checkpointable batch iterator (a ``grain.DatasetIterator``).
 
+  Batch ``k`` is a pure function of the loader's configuration and ``k``, so
+  the state is just the number of batches consumed: `set_state` restarts the
+  grain pipeline (threads or worker processes) at that batch, whatever the
+  worker count of the run that saved it.
+
   Attributes:
     info: the `DatasetInfo`.
     split: the split read.
     local_batch_size: rows per yielded batch (``global_batch_size // process_count``).
     steps_per_epoch: batches per epoch (train) or in total (eval).
     num_steps: total batches, ``None`` if infinite.
+    worker_count: grain worker processes in use (0: threads of this process).
   """
 
-  def __init__(self, parent: grain.DatasetIterator, *, meta: dict[str, Any], info: DatasetInfo,
-               split: str, local_batch_size: int, steps_per_epoch: int,
-               num_steps: Optional[int]):
-    super().__init__(parent)
-    self._meta = meta
+  def __init__(self, batch_fn, *, meta: dict[str, Any], info: DatasetInfo, split: str,
+               local_batch_size: int, steps_per_epoch: int, num_steps: Optional[int],
+               worker_count: int, num_threads: int, prefetch_batches: int):
+    super().__init__()
+    if worker_count < 0 or num_threads < 0 or prefetch_batches < 0:
+      raise ValueError("worker_count, num_threads and prefetch_batches must be >= 0.")
+    self._batch_fn, self._meta = batch_fn, meta
     self.info, self.split = info, split
     self.local_batch_size, self.steps_per_epoch, self.num_steps = (
         local_batch_size, steps_per_epoch, num_steps)
+    self.worker_count, self._num_threads, self._prefetch = (
+        worker_count, num_threads, prefetch_batches)
+    self._position = 0
+    self._pipeline: Optional[grain.DatasetIterator] = None  # Started on first next().
+
+  def _start(self) -> grain.DatasetIterator:
+    stop = self.num_steps if self.num_steps is not None else 2**62
+    ds = grain.MapDataset.range(self._position, stop).map(self._batch_fn)
+    # One element is a whole batch: keep the buffer small (grain's default is 500).
+    it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=self._num_threads,
+                                                 prefetch_buffer_size=self._prefetch))
+    if self.worker_count > 0:
+      # grain reads absl flags in its worker setup and raises
+      # UnparsedFlagAccessError outside absl.app.run (environment.md §2).
+      from absl import flags  # pylint: disable=g-import-not-at-top
+      if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+      it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self.worker_count))
+    return iter(it_ds)
 
   def __next__(self) -> dict[str, np.ndarray]:
-    return next(self._parent)
+    if self.num_steps is not None and self._position >= self.num_steps:
+      raise StopIteration
+    if self._pipeline is None:
+      self._pipeline = self._start()
+    batch = next(self._pipeline)
+    self._position += 1
+    return batch
 
   def __len__(self) -> int:
     if self.num_steps is None:
@@ -473,8 +570,8 @@ class LoaderIterator(grain.DatasetIterator):
     return self.num_steps
 
   def get_state(self) -> dict[str, Any]:
-    """JSON-able state: the loader's identity and grain's position."""
-    return {"loader": dict(self._meta), "pipeline": self._parent.get_state()}
+    """JSON-able state: the loader's identity and the next batch's index."""
+    return {"loader": dict(self._meta), "pipeline": {"next_batch": self._position}}
 
   def set_state(self, state: dict[str, Any]) -> None:
     """Resumes from `get_state()` of an identically configured loader."""
@@ -485,7 +582,17 @@ class LoaderIterator(grain.DatasetIterator):
               if state["loader"].get(k) != v}
       raise ValueError(f"Loader state was saved by a differently configured loader "
                        f"(saved, current): {diff}. Rebuild the loader with the saved settings.")
-    self._parent.set_state(state["pipeline"])
+    self.close()
+    self._closed = False
+    self._position = int(state["pipeline"]["next_batch"])
+
+  def close(self) -> None:
+    """Stops the pipeline's threads / worker processes (restarted by the next `next`)."""
+    if self._pipeline is not None:
+      close = getattr(self._pipeline, "close", None)
+      if close is not None:
+        close()
+      self._pipeline = None
 
   def __str__(self) -> str:
     return f"LoaderIterator({self._meta})"
@@ -512,53 +619,68 @@ def _local_batch(global_batch_size: int, process_count: int) -> int:
   return global_batch_size // process_count
 
 
-def _iterate(ds: grain.MapDataset, *, worker_count: int, num_threads: int,
-             prefetch_batches: int) -> grain.DatasetIterator:
-  if worker_count < 0 or num_threads < 0 or prefetch_batches < 0:
-    raise ValueError("worker_count, num_threads and prefetch_batches must be >= 0.")
-  # One element is a whole batch: keep the buffer small (grain's default is 500).
-  it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
-                                               prefetch_buffer_size=prefetch_batches))
-  if worker_count > 0:
-    # grain reads absl flags in its worker setup and raises
-    # UnparsedFlagAccessError outside absl.app.run (environment.md §2).
-    from absl import flags  # pylint: disable=g-import-not-at-top
-    if not flags.FLAGS.is_parsed():
-      flags.FLAGS.mark_as_parsed()
-    it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
-  return iter(it_ds)
+def usable_cores() -> int:
+  """CPU cores this process may run on (its affinity mask)."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # pragma: no cover - not Linux
+    return os.cpu_count() or 1
+
+
+def resolve_worker_count(worker_count: Union[int, str, None], *, decodes_per_step: bool) -> int:
+  """``'auto'`` (or ``None``) -> usable cores - 1 (>= 1) if records are decoded per step, else 0.
+
+  One core is left to the training process itself (dispatch, host-to-device
+  copies). With several training processes on one host, pass an explicit count
+  (about cores / processes - 1).
+  """
+  if worker_count is None or worker_count == "auto":
+    return max(1, usable_cores() - 1) if decodes_per_step else 0
+  if isinstance(worker_count, str) or int(worker_count) < 0:
+    raise ValueError(f"worker_count must be 'auto' or >= 0, got {worker_count!r}.")
+  return int(worker_count)
 
 
 def make_train_loader(name: str, *, global_batch_size: int, seed: int,
                       data_dir: Optional[str] = None, process_index: Optional[int] = None,
                       process_count: Optional[int] = None, num_epochs: Optional[int] = None,
-                      worker_count: int = 0, cache_in_memory: Union[bool, str] = "auto",
+                      worker_count: Union[int, str, None] = "auto",
+                      cache_in_memory: Union[bool, str] = "auto",
                       split: Optional[str] = None, num_threads: int = 2,
-                      prefetch_batches: int = 2) -> LoaderIterator:
+                      prefetch_batches: int = 2,
+                      host_crops: Optional[Sequence[HostCrop]] = None,
+                      image_folder: Optional[str] = None) -> LoaderIterator:
   """Shuffled, sharded, checkpointable training batches.
 
   Args:
     name: dataset name (`ssljax.data.datasets.dataset_names()`).
     global_batch_size: batch size summed over processes.
-    seed: shuffling seed (non-negative int).
+    seed: shuffling (and host-crop) seed (non-negative int).
     data_dir: TFDS data dir; ``None`` means TFDS's default.
     process_index: this process; default ``jax.process_index()``.
     process_count: number of processes; default ``jax.process_count()``.
     num_epochs: passes over the shard; ``None`` repeats forever.
-    worker_count: grain worker processes (0: threads in this process). Worth it
-      only for decoding-heavy datasets (ImageNet); cached arrays are copied
-      to every worker.
+    worker_count: grain worker processes (0: threads in this process);
+      ``'auto'``: see `resolve_worker_count` (workers only for ImageNet-like
+      datasets that are decoded per step; cached arrays would be copied to
+      every worker).
     cache_in_memory: ``'auto'``, ``True`` or ``False`` (see module docstring).
     split: split to read; default ``info.train_split`` (``labeled_split`` for a
       linear probe on STL-10).
-    num_threads: grain reader threads.
+    num_threads: grain reader threads (per worker).
     prefetch_batches: batches read ahead.
+    host_crops: one `HostCrop` per view (same ``size``): random resized
+      crops cut on the host from the whole image (ImageNet datasets only; see
+      `ssljax.data.crops`). ``None``: host-size images, crops on the device.
+    image_folder: root of an ImageNet class-folder tree read instead of TFDS
+      (`ssljax.data.image_folder`).
 
   Returns:
     A `LoaderIterator` yielding ``{'image': uint8 [L, H, W, C], 'label': int32 [L],
     'index': int32 [L]}`` (``index``: position of each record in the split)
     with ``L = global_batch_size // process_count`` (STL-10's unlabelled
-    records have label -1).
+    records have label -1). With ``host_crops`` the images are the views,
+    ``uint8 [L, V, S, S, 3]``.
 
   Raises:
     ValueError: bad batch size / process arguments, or a shard smaller than one batch.
@@ -572,7 +694,15 @@ def make_train_loader(name: str, *, global_batch_size: int, seed: int,
     raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
   if num_epochs is not None and num_epochs < 1:
     raise ValueError(f"num_epochs must be None (infinite) or >= 1, got {num_epochs}.")
-  source = open_data_source(info, split, data_dir=data_dir)
+  if host_crops is not None:
+    host_crops = tuple(host_crops)
+    if not info.variable_size:
+      raise ValueError(f"host_crops are for datasets of variable-size JPEGs (ImageNet), not "
+                       f"{info.name!r}; its views are cropped on the device.")
+    if not host_crops or len({c.size for c in host_crops}) != 1:
+      raise ValueError(f"host_crops need >= 1 view, all of one size; got {host_crops}.")
+  source = open_data_source(info, split, data_dir=data_dir, image_folder=image_folder,
+                            encoded=host_crops is not None)
   num_records = len(source)
   shard_size = num_records // process_count
   shard_start = process_index * shard_size
@@ -580,7 +710,11 @@ def make_train_loader(name: str, *, global_batch_size: int, seed: int,
   if steps_per_epoch == 0:
     raise ValueError(f"{info.name}/{split}: a process shard has {shard_size} records, fewer "
                      f"than one local batch of {local_batch}. Use a smaller global_batch_size.")
-  if _should_cache(cache_in_memory, info, num_records):
+  cached = host_crops is None and _should_cache(cache_in_memory, info, num_records)
+  if host_crops is not None:
+    reader = _CropReader(info, source=source, crops=host_crops, seed=int(seed))
+    batch_start = shard_start
+  elif cached and image_folder is None:
     arrays = _cached_range(info.name, split, data_dir, shard_start, shard_start + shard_size)
     reader = _Reader(info, arrays=arrays, offset=shard_start)
     batch_start = 0  # Cached arrays hold only this shard.
@@ -590,23 +724,25 @@ def make_train_loader(name: str, *, global_batch_size: int, seed: int,
   batch_fn = _TrainBatch(reader, shard_start=batch_start, shard_size=shard_size,
                          local_batch=local_batch, steps_per_epoch=steps_per_epoch,
                          seed=int(seed), process_index=process_index)
-  ds = grain.MapDataset.range(steps_per_epoch).repeat(num_epochs).map_with_index(batch_fn)
+  workers = resolve_worker_count(worker_count, decodes_per_step=info.variable_size and not cached)
   meta = {"kind": "train", "dataset": info.name, "split": split, "seed": int(seed),
           "global_batch_size": int(global_batch_size), "process_index": process_index,
           "process_count": process_count, "num_records": num_records,
-          "num_epochs": num_epochs, "worker_count": int(worker_count)}
-  parent = _iterate(ds, worker_count=worker_count, num_threads=num_threads,
-                    prefetch_batches=prefetch_batches)
-  return LoaderIterator(parent, meta=meta, info=info, split=split, local_batch_size=local_batch,
-                        steps_per_epoch=steps_per_epoch,
-                        num_steps=None if num_epochs is None else steps_per_epoch * num_epochs)
+          "num_epochs": num_epochs,
+          "host_crops": None if host_crops is None else [c.to_dict() for c in host_crops]}
+  return LoaderIterator(batch_fn, meta=meta, info=info, split=split,
+                        local_batch_size=local_batch, steps_per_epoch=steps_per_epoch,
+                        num_steps=None if num_epochs is None else steps_per_epoch * num_epochs,
+                        worker_count=workers, num_threads=num_threads,
+                        prefetch_batches=prefetch_batches)
 
 
 def make_eval_loader(name: str, split: Optional[str] = None, *, global_batch_size: int,
                      data_dir: Optional[str] = None, process_index: Optional[int] = None,
                      process_count: Optional[int] = None,
                      cache_in_memory: Union[bool, str] = "auto", num_threads: int = 2,
-                     prefetch_batches: int = 2) -> LoaderIterator:
+                     prefetch_batches: int = 2, image_folder: Optional[str] = None,
+                     worker_count: Union[int, str, None] = 0) -> LoaderIterator:
   """One in-order pass over a split, last batch padded, with a ``mask``.
 
   Args:
@@ -619,31 +755,35 @@ def make_eval_loader(name: str, split: Optional[str] = None, *, global_batch_siz
     cache_in_memory: ``'auto'``, ``True`` or ``False``.
     num_threads: grain reader threads.
     prefetch_batches: batches read ahead.
+    image_folder: root of an ImageNet class-folder tree read instead of TFDS.
+    worker_count: grain worker processes, or ``'auto'`` (`resolve_worker_count`).
 
   Returns:
     A finite `LoaderIterator` (``len`` = ``ceil(N / global_batch_size)``)
     yielding ``{'image': uint8 [L,H,W,C], 'label': int32 [L], 'mask': bool [L]}``.
     Over all processes and steps every record appears exactly once with
-    ``mask=True``; padding rows are zeros with ``mask=False``.
+    ``mask=True``; padding rows are zeros with ``mask=False``. ImageNet images
+    are resized (short side 256) and centre-cropped to 256 on the host.
   """
   info = get_dataset_info(name)
   split = split or info.eval_split
   process_index, process_count = _process_defaults(process_index, process_count)
   local_batch = _local_batch(global_batch_size, process_count)
-  source = open_data_source(info, split, data_dir=data_dir)
+  source = open_data_source(info, split, data_dir=data_dir, image_folder=image_folder)
   num_records = len(source)
   num_steps = math.ceil(num_records / global_batch_size)
-  if _should_cache(cache_in_memory, info, num_records):
+  cached = image_folder is None and _should_cache(cache_in_memory, info, num_records)
+  if cached:
     reader = _Reader(info, arrays=_cached_range(info.name, split, data_dir, 0, num_records))
   else:
     reader = _Reader(info, source=source)
   batch_fn = _EvalBatch(reader, num_records=num_records, global_batch=global_batch_size,
                         local_batch=local_batch, process_index=process_index)
-  ds = grain.MapDataset.range(num_steps).map_with_index(batch_fn)
   meta = {"kind": "eval", "dataset": info.name, "split": split,
           "global_batch_size": int(global_batch_size), "process_index": process_index,
           "process_count": process_count, "num_records": num_records}
-  parent = _iterate(ds, worker_count=0, num_threads=num_threads,
-                    prefetch_batches=prefetch_batches)
-  return LoaderIterator(parent, meta=meta, info=info, split=split, local_batch_size=local_batch,
-                        steps_per_epoch=num_steps, num_steps=num_steps)
+  workers = resolve_worker_count(worker_count, decodes_per_step=info.variable_size and not cached)
+  return LoaderIterator(batch_fn, meta=meta, info=info, split=split,
+                        local_batch_size=local_batch, steps_per_epoch=num_steps,
+                        num_steps=num_steps, worker_count=workers, num_threads=num_threads,
+                        prefetch_batches=prefetch_batches)

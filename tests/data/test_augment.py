@@ -431,6 +431,24 @@ def test_augment_views_key_plumbing_and_normalisation():
                              atol=1e-5)
 
 
+def test_augment_views_of_host_cropped_views():
+  """[N, V, S, S, C] input: view v augments images[:, v] with the crop skipped."""
+  v1 = A.ViewConfig(output_size=8, flip_prob=1.0, jitter_prob=0, grayscale_prob=0,
+                    blur_prob=0)  # Crop (ignored) + flip.
+  views = (v1, dataclasses.replace(v1, solarize_prob=1.0))  # One shared graph.
+  images = np.random.default_rng(2).integers(0, 256, (3, 2, 8, 8, 3), dtype=np.uint8)
+  mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+  got = jax.jit(lambda k, x: A.augment_views(k, x, views, mean=mean, std=std))(
+      jax.random.key(0), jnp.asarray(images))
+  x = images[:, :, :, ::-1] / 255.0
+  x[:, 1] = np.where(x[:, 1] < 0.5, x[:, 1], 1.0 - x[:, 1])
+  for v in range(2):
+    np.testing.assert_allclose(got[v], (x[:, v] - mean) / np.array(std), atol=1e-5)
+  with pytest.raises(ValueError, match="do not match"):
+    A.augment_views(jax.random.key(0), jnp.asarray(images), A.byol_view_configs(16),
+                    mean=mean, std=std)
+
+
 def test_input_validation():
   with pytest.raises(ValueError, match=r"one image \[H, W, C\]"):
     A.random_flip(jax.random.key(0), jnp.zeros((2, 4, 4, 3)))

@@ -264,6 +264,7 @@ def test_imagenet100_subset_and_label_remap(tmp_path):
   assert ev[0]["image"].shape == (4, 256, 256, 3)
 
 
+@pytest.mark.slow
 def test_worker_processes_match_in_process_loading():
   """worker_count > 0 works outside absl.app.run (grain's absl-flags gotcha)."""
   kw = dict(global_batch_size=64, seed=2, process_index=0, process_count=1, num_epochs=1)
