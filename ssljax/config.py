@@ -35,7 +35,7 @@ def base_config() -> ml_collections.ConfigDict:
   # the papers' recipes 'cifar' | 'simclr' | 'vicreg_cifar' | 'vicreg_solo' | 'corinfomax'
   c.data.num_classes = -1      # -1: the dataset's (resolved into RunSetup.num_classes)
   c.data.cache_in_memory = "auto"
-  c.data.worker_count = 0
+  c.data.worker_count = config_dict.placeholder(int)  # grain workers; None: auto (loader.resolve_worker_count)
   # ImageNet: random resized crops cut on the host from the whole JPEG (ssljax/data/crops.py),
   # as in the papers; False: from the centre 256 square, on the device.
   c.data.host_crops = True

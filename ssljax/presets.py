@@ -154,9 +154,10 @@ def imagenet(c: ml_collections.ConfigDict, *, dataset: str = "imagenet2012",
              epochs: float = 100.0) -> ml_collections.ConfigDict:
   """ImageNet-1K (ResNet-50) or ImageNet-100 (ResNet-18), 224x224 views, BYOL's views.
 
-  Host images are short-side-256 center crops (`ssljax.data.datasets`), so
-  random crops come from the central square: a deviation from every paper's
-  full-frame crop. Evaluation: center 224 crop; linear probe 100 epochs,
+  Training views are random resized crops of the whole image, cut on the
+  host from one decode per image (``config.data.host_crops``,
+  `ssljax.data.crops`; area and aspect as the papers); the rest of each
+  view's augmentation runs on the device. Evaluation: resize 256, centre 224 crop; linear probe 100 epochs,
   batch 256 on pre-computed features (the papers re-augment every epoch);
   weighted kNN k = 200, T = 0.1 (a monitor; the ImageNet tables report
   linear top-1 only).

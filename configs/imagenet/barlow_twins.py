@@ -28,8 +28,7 @@ a655214) defaults:
 
 Deviations: ONE learning rate for all parameters (the official run gives
 biases and BN 0.0048 × B/256, 40x less); hidden Linear layers keep a bias
-(redundant before BN); float32 (official: AMP); crops from the 256x256 center
-square; our offline linear probe.
+(redundant before BN); float32 (official: AMP); our offline linear probe.
 """
 
 from ssljax import config as config_lib

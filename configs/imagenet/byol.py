@@ -24,7 +24,7 @@ reuses):
   excluded; batch 4096, 10 warm-up epochs, cosine to 0, 1000 epochs;
 * views ``'byol'``.
 
-Deviations: crops from the 256x256 center square; raw online weights and our
+Deviations: raw online weights and our
 offline linear probe for evaluation (BYOL: 80 epochs of SGD on augmented
 crops).
 """

@@ -21,8 +21,7 @@ Hyper-parameters: the README's ImageNet-1K command plus parser defaults
   views ``'corinfomax'`` at 224 px.
 
 Deviations: float32 (the official run uses AMP); per-step schedule (official:
-per epoch); exact Gaussian for PIL's blur; crops from the 256x256 center
-square; our offline linear probe instead of the official one (lr 25, step
+per epoch); exact Gaussian for PIL's blur; our offline linear probe instead of the official one (lr 25, step
 decay every 20 epochs, ``main_linear_multi_offline_t4.py``).
 """
 

@@ -27,7 +27,7 @@ before citing:
 
 Deviations: the official head's output BatchNorm is not reproduced (ssljax's
 projector has BN only after hidden layers); PIL-style 13-tap blur instead of
-SimCLR's 23-tap kernel; crops from the 256x256 center square; our offline
+SimCLR's 23-tap kernel; our offline
 linear probe (SimCLR: 90 epochs of Nesterov SGD on augmented crops).
 """
 

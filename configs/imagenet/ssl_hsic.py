@@ -39,8 +39,7 @@ Deviations / unknowns:
 * evaluation uses the raw online weights, not a Polyak EMA (0.999) of them,
   and our probe trains on pre-computed center-crop features (standardised, SGD
   lr 0.1) instead of SGD lr 8.0 on augmented crops with an EMA classifier;
-* crops come from the 256x256 center square of each image (``datasets.py``);
-* bf16 / TPU specifics of the original are not reproduced.
+* TPU specifics of the original are not reproduced.
 """
 
 from ssljax import config as config_lib

@@ -26,8 +26,7 @@ Deviations: LARS here excludes biases and BN from the adaptation and the
 weight decay (LARC does not); the prototypes are a loss parameter trained by
 Adam(``optim.loss_params_lr``) instead of LARC, and normalised inside the loss
 instead of in place; each crop's BatchNorm statistics come from its own batch
-(SwAV runs the crops of one resolution together); crops from the 256x256
-center square; our offline linear probe.
+(SwAV runs the crops of one resolution together); our offline linear probe.
 """
 
 from ssljax import config as config_lib

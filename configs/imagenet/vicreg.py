@@ -22,8 +22,7 @@ Hyper-parameters: ``facebookresearch/vicreg`` ``main_vicreg.py`` (verified):
 * views ``'byol'`` (VICReg's ``augmentations.py`` is BYOL's asymmetric
   recipe with PIL blur).
 
-Deviations: float32 (official: AMP); crops from the 256x256 center square;
-our offline linear probe (VICReg: 100 epochs of SGD on augmented crops).
+Deviations: float32 (official: AMP); our offline linear probe (VICReg: 100 epochs of SGD on augmented crops).
 """
 
 from ssljax import config as config_lib

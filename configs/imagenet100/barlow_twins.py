@@ -20,8 +20,8 @@ solo-learn's defaults (`presets.solo_learn`):
   warm-up epochs from 3e-5, cosine to 0;
 * views ``'byol'`` (``asymmetric.yaml`` at 224 px = BYOL's views).
 
-Deviations: no LARS ``clip_lr``, float32 (solo-learn: fp16 and DALI); BYOL's
-blur kernel instead of PIL's; crops from the 256x256 center square; our
+Deviations: no LARS ``clip_lr``, bf16 compute (solo-learn: fp16 mixed precision) but no DALI; BYOL's
+blur kernel instead of PIL's; our
 offline linear probe. The 🚀 benchmark runs were "heavily tuned"; the yaml
 stored at that commit is what is reproduced here.
 """

@@ -22,9 +22,8 @@ defaults (`presets.solo_learn`):
 * views ``'byol'`` (solo-learn's ``asymmetric.yaml`` at 224 px is BYOL's:
   blur 1.0 / 0.1, solarise 0.0 / 0.2).
 
-Deviations: no LARS ``clip_lr``, float32 (solo-learn: fp16 and DALI); BYOL's
-23-tap zero-padded blur instead of PIL's; crops from the 256x256 center
-square; our offline linear probe. The 🚀 benchmark runs were "heavily tuned";
+Deviations: no LARS ``clip_lr``, bf16 compute (solo-learn: fp16 mixed precision) but no DALI; BYOL's
+23-tap zero-padded blur instead of PIL's; our offline linear probe. The 🚀 benchmark runs were "heavily tuned";
 the yaml stored at that commit is what is reproduced here.
 """
 

@@ -22,7 +22,7 @@ defaults (``imagenet100_resnet18/``); the shared set-up is
   here), 400 epochs; views ``'corinfomax'`` at 224 px.
 
 Deviations: per-step schedule (official: per epoch); exact Gaussian for PIL's
-blur; crops from the 256x256 center square (``ssljax/data/datasets.py``); our
+blur; our
 offline linear probe instead of 100 epochs of SGD (lr 0.2) on augmented crops.
 """
 

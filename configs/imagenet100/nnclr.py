@@ -22,7 +22,7 @@ solo-learn's defaults (`presets.solo_learn`):
 
 Deviations: no BatchNorm on the projector output (solo-learn has one); the
 support set starts empty; no LARS ``clip_lr``, float32 (solo-learn: fp16 and
-DALI); crops from the 256x256 center square; our offline linear probe. The
+DALI); our offline linear probe. The
 🚀 benchmark runs were "heavily tuned"; the yaml stored at that commit is what
 is reproduced here.
 """

@@ -20,8 +20,8 @@ defaults (`presets.solo_learn`):
   10 warm-up epochs from 3e-5, cosine to 0;
 * views ``'simclr'`` (``symmetric.yaml`` at 224 px).
 
-Deviations: no LARS ``clip_lr``, float32 (solo-learn: fp16 and DALI);
-crops from the 256x256 center square; our offline linear probe (solo-learn
+Deviations: no LARS ``clip_lr``, bf16 compute (solo-learn: fp16 mixed precision) but no DALI;
+our offline linear probe (solo-learn
 reports its online probe). The benchmark's 🚀 runs used "heavily tuned"
 settings; the yaml stored at that commit is what is reproduced here.
 """

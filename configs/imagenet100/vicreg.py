@@ -22,8 +22,7 @@ solo-learn's defaults (`presets.solo_learn`):
   warm-up epochs from 3e-5, cosine to 0;
 * views ``'vicreg_solo'`` (crop area U[0.2, 1], blur 0.5, solarise 0.1).
 
-Deviations: no LARS ``clip_lr``, float32 (solo-learn: fp16 and DALI); crops
-from the 256x256 center square; our offline linear probe. The 🚀 benchmark
+Deviations: no LARS ``clip_lr``, bf16 compute (solo-learn: fp16 mixed precision) but no DALI; our offline linear probe. The 🚀 benchmark
 runs were "heavily tuned"; the yaml stored at that commit is what is
 reproduced here.
 """

@@ -49,7 +49,7 @@ def extract(embed_fn, params, batch_stats, data_cfg, split: str, *, mesh, batch_
   """Embeddings, labels and (optionally) raw pixels of a whole split, on every process."""
   feats, labels = [], []
   it = loader.make_eval_loader(data_cfg.name, split, global_batch_size=batch_size,
-                               data_dir=data_cfg.data_dir)
+                               data_dir=data_cfg.data_dir, image_folder=data_cfg.image_folder)
   seen = 0
   for batch in it:
     f = embed_fn(params, batch_stats, to_global(mesh, batch["image"]))

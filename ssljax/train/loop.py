@@ -25,6 +25,7 @@ from jax.experimental import multihost_utils
 
 from ssljax import errors
 from ssljax import parallel
+from ssljax.data import crops as crops_lib
 from ssljax.data import datasets, loader
 from ssljax.train import checkpoint as ckpt_lib
 from ssljax.train import evaluation
@@ -107,6 +108,31 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                                progress=progress and is_main)
 
 
+def host_crops(run: setup_lib.RunSetup):
+  """Per-view `HostCrop`s when the random resized crops are cut on the host, else ``None``.
+
+  Variable-size datasets (ImageNet) crop each view from the whole decoded image
+  on the host (``config.data.host_crops``, `ssljax.data.crops`), as the papers
+  do; this needs every view to have a random resized crop of one size (not
+  multi-crop). Otherwise the device crops host-size images.
+  """
+  views = step_lib.view_configs(run.config.data)
+  if (not run.config.data.host_crops or not run.dataset.variable_size
+      or any(v.crop_scale is None for v in views) or len({v.output_size for v in views}) != 1):
+    return None
+  return [crops_lib.HostCrop.from_view_config(v) for v in views]
+
+
+def make_train_loader(run: setup_lib.RunSetup):
+  """The run's checkpointable training iterator."""
+  d = run.config.data
+  return loader.make_train_loader(d.name, global_batch_size=d.batch_size, seed=run.config.seed,
+                                  data_dir=d.data_dir,
+                                  worker_count="auto" if d.worker_count is None else d.worker_count,
+                                  cache_in_memory=d.cache_in_memory, host_crops=host_crops(run),
+                                  image_folder=d.image_folder)
+
+
 def say(message: str) -> None:
   """A message users must see (resume, fall-back, pre-emption): stderr, process 0."""
   if jax.process_index() == 0:
@@ -121,10 +147,7 @@ def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
   ckpt = ckpt_lib.Checkpointer(workdir, keep=config.checkpoint.keep)
   changes = workdir_lib.check_resume(workdir, config_json) if ckpt.all_steps() else []
 
-  data_it = loader.make_train_loader(config.data.name, global_batch_size=config.data.batch_size,
-                                     seed=config.seed, data_dir=config.data.data_dir,
-                                     worker_count=config.data.worker_count,
-                                     cache_in_memory=config.data.cache_in_memory)
+  data_it = make_train_loader(run)
   state = run.init_state(jax.random.key(config.seed))
   pseudo = None  # PID-SSL pseudo-labels of the training split, int32 [num_train]
   restored = ckpt.restore_latest_intact(run.abstract_state(), say=say)

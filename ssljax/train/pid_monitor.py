@@ -67,7 +67,8 @@ class PIDMonitor:
 
 def _first_examples(data_cfg, split, n):
   it = loader.make_eval_loader(data_cfg.name, split, global_batch_size=min(n, 1000),
-                               data_dir=data_cfg.data_dir, process_index=0, process_count=1)
+                               data_dir=data_cfg.data_dir, process_index=0, process_count=1,
+                               image_folder=data_cfg.image_folder)
   xs, ys, seen = [], [], 0
   for b in it:
     xs.append(b["image"][b["mask"]])
