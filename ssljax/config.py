@@ -96,6 +96,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.pixel_baseline = False    # also train the probe recipe on raw pixels
   c.eval.plots = True              # loss / accuracy / covariance-spectrum PNGs in workdir/plots
   c.eval.spectrum_examples = 5000  # eval-split images for the embedding covariance spectrum
+  # Transfer evaluation (--mode=evaluate): kNN + linear probe on another dataset, its
+  # images resized to the view size ('' = the pretraining dataset).
+  c.eval.dataset = ""
+  c.eval.data_dir = config_dict.placeholder(str)
+  c.eval.image_folder = config_dict.placeholder(str)
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.every_steps = 1000

@@ -143,7 +143,7 @@ def main(argv):
   try:
     if _MODE.value == "evaluate":
       results = loop.evaluate_checkpoint(config, workdir)
-      path = loop.eval_results_path(workdir, results["train/steps"])
+      path = loop.eval_results_path(workdir, results["train/steps"], config.eval.dataset)
     else:
       results = loop.train_and_evaluate(config, workdir, progress=not _NO_PROGRESS.value)
       path = os.path.join(workdir, "results.json")

@@ -32,12 +32,34 @@ def make_embed_fn(net, *, mean, std, image_size: int, mesh, output: str = "embed
     raise ValueError(f"output={output!r}; expected 'embedding' or 'projection'")
 
   def embed(params, batch_stats, images):
+    images = match_channels(images, len(mean))
     x = augment.preprocess_eval(images, mean=mean, std=std, output_size=image_size)
     return net.apply({"params": params, "batch_stats": batch_stats}, x, train=False,
                      project_only=True)[output]
   repl = parallel.replicated_sharding(mesh)
   data = parallel.batch_sharding(mesh)
   return jax.jit(embed, in_shardings=(repl, repl, data), out_shardings=data)
+
+
+def match_channels(images: jax.Array, channels: int) -> jax.Array:
+  """Images ``[N, H, W, C]`` with ``channels`` channels (transfer between gray and RGB data).
+
+  Grayscale is repeated to RGB; RGB becomes luminance (ITU-R 601 weights, as
+  PIL's ``convert('L')``).
+
+  >>> match_channels(jnp.ones((1, 2, 2, 1), jnp.uint8), 3).shape
+  (1, 2, 2, 3)
+  """
+  c = images.shape[-1]
+  if c == channels:
+    return images
+  if c == 1:
+    return jnp.repeat(images, channels, axis=-1)
+  if c == 3 and channels == 1:
+    w = jnp.asarray([0.299, 0.587, 0.114], jnp.float32)
+    gray = jnp.sum(images.astype(jnp.float32) * w, axis=-1, keepdims=True)
+    return jnp.round(gray).astype(images.dtype) if images.dtype == jnp.uint8 else gray
+  raise ValueError(f"cannot evaluate {c}-channel images with a {channels}-channel model")
 
 
 def to_global(mesh, local: np.ndarray):

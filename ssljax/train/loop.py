@@ -314,14 +314,14 @@ def _evaluate_checkpoint(config, workdir, step):
   results = evaluate(run, state, embed_fn, final=True)
   results["train/steps"] = step
   if jax.process_index() == 0:
-    workdir_lib.write_atomic(eval_results_path(workdir, step),
+    workdir_lib.write_atomic(eval_results_path(workdir, step, config.eval.dataset),
                              json.dumps(results, indent=2, sort_keys=True))
   return results
 
 
-def eval_results_path(workdir: str, step: int) -> str:
-  """Where ``--mode=evaluate`` writes the evaluation of checkpoint ``step``."""
-  return os.path.join(workdir, f"eval_results_{step}.json")
+def eval_results_path(workdir: str, step: int, dataset: str = "") -> str:
+  """Where ``--mode=evaluate`` writes the evaluation of checkpoint ``step`` (on ``dataset``)."""
+  return os.path.join(workdir, f"eval_results_{step}{'_' + dataset if dataset else ''}.json")
 
 
 def _encode_labels(labels):
@@ -367,18 +367,27 @@ def _raise_nonfinite(step, ckpt, writer, metrics):
 
 
 def evaluate(run: setup_lib.RunSetup, state, embed_fn, *, final: bool) -> dict[str, float]:
-  """Online probe + kNN (always) and the offline linear probe (final, if enabled)."""
-  config, info, mesh = run.config, run.dataset, run.mesh
+  """Online probe + kNN (always) and the offline linear probe (final, if enabled).
+
+  With ``config.eval.dataset`` set (transfer evaluation, e.g. ImageNet → CIFAR-10
+  as PID-SSL's transfer table), kNN and the linear probe run on that dataset's
+  labelled and evaluation splits, its images resized to the model's view size
+  and normalised with the training dataset's statistics (``embed_fn``), and the
+  online probe (trained on the pretraining classes) is skipped.
+  """
+  config, mesh = run.config, run.mesh
   params = state.params["online"]
   bs = state.batch_stats
   ecfg = config.eval
+  transfer = bool(ecfg.dataset)
+  data_cfg, info, nc = _eval_data(run)
   kw = dict(mesh=mesh, batch_size=ecfg.batch_size)
-  train_f, train_y = evaluation.extract(embed_fn, params, bs, config.data, info.labeled_split,
+  train_f, train_y = evaluation.extract(embed_fn, params, bs, data_cfg, info.labeled_split,
                                         max_examples=ecfg.knn_train_examples, **kw)
-  test_f, test_y = evaluation.extract(embed_fn, params, bs, config.data, info.eval_split, **kw)
-  nc = run.num_classes
+  test_f, test_y = evaluation.extract(embed_fn, params, bs, data_cfg, info.eval_split, **kw)
   out = {}
-  out.update(evaluation.online_probe_accuracy(_host(state.params["probe"]), test_f, test_y, nc))
+  if not transfer:
+    out.update(evaluation.online_probe_accuracy(_host(state.params["probe"]), test_f, test_y, nc))
   out.update(evaluation.knn_accuracy(train_f, train_y, test_f, test_y, num_classes=nc,
                                      k=ecfg.knn_k, temperature=ecfg.knn_temperature))
   if final and ecfg.linear:
@@ -387,9 +396,21 @@ def evaluate(run: setup_lib.RunSetup, state, embed_fn, *, final: bool) -> dict[s
     out.update(evaluation.linear_accuracy(lf, ly, test_f, test_y, num_classes=nc,
                                           epochs=ecfg.linear_epochs, batch_size=ecfg.linear_batch_size,
                                           learning_rate=ecfg.linear_lr, seed=config.seed))
-  if final and ecfg.pixel_baseline:
+  if final and ecfg.pixel_baseline and not transfer:
     out.update(pixel_baseline(run))
-  return {f"eval/{k}": v for k, v in out.items()}
+  prefix = f"eval/transfer/{info.name}/" if transfer else "eval/"
+  return {f"{prefix}{k}": v for k, v in out.items()}
+
+
+def _eval_data(run: setup_lib.RunSetup):
+  """``(data config, DatasetInfo, num_classes)`` of the evaluation dataset."""
+  config = run.config
+  if not config.eval.dataset:
+    return config.data, run.dataset, run.num_classes
+  info = datasets.get_dataset_info(config.eval.dataset)
+  data_cfg = ml_collections.ConfigDict({"name": info.name, "data_dir": config.eval.data_dir,
+                                        "image_folder": config.eval.image_folder})
+  return data_cfg, info, info.num_classes
 
 
 def pixel_features(run: setup_lib.RunSetup):

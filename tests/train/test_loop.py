@@ -158,6 +158,16 @@ def test_offline_evaluation_from_a_checkpoint_matches_the_end_of_training(tmp_pa
   for k in ("eval/knn/top1", "eval/linear/top1", "eval/online_probe/top1"):
     assert offline[k] == pytest.approx(trained[k], abs=1e-6), k
   assert os.path.exists(os.path.join(workdir, "eval_results_6.json"))
+  # Transfer evaluation: the same checkpoint probed on another dataset (Fashion-MNIST's
+  # 28x28 images resized to the 8x8 view size), written to its own file.
+  transfer = loop.evaluate_checkpoint(digits_config(**{
+      "eval.dataset": "fashion_mnist", "eval.knn_train_examples": 2000,
+      "eval.linear_train_examples": 2000}), workdir)
+  keys = {k for k in transfer if k.startswith("eval/")}
+  assert keys == {"eval/transfer/fashion_mnist/knn/top1", "eval/transfer/fashion_mnist/linear/top1"}
+  for k in keys:  # above chance (10 classes) on features the model never trained on
+    assert transfer[k] > 0.2, (k, transfer[k])
+  assert os.path.exists(os.path.join(workdir, "eval_results_6_fashion_mnist.json"))
 
 
 def test_offline_evaluation_without_checkpoint_says_what_to_do(tmp_path):
