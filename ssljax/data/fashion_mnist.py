@@ -3,7 +3,7 @@
 TFDS's own ``fashion_mnist`` builder cannot be used offline here: it needs
 TensorFlow (``tf.io.gfile`` and PNG encoding) and its registered checksums do
 not match the gzip files re-compressed by Debian's ``dataset-fashion-mnist``
-package (``../shared/research/environment.md`` §3). This module defines a small
+package (``docs/data.md``). This module defines a small
 ``GeneratorBasedBuilder``, ``fashion_mnist_idx``, that reads the four IDX files
 with numpy and writes ``array_record`` shards with a ``Tensor(uint8)`` image
 feature, so preparing and reading (``tfds.data_source``) need no TensorFlow.

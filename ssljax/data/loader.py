@@ -6,7 +6,7 @@ device (`ssljax.data.augment`) inside the jitted step.
 Train loader (`make_train_loader`)
   * Multi-host: the split is cut into ``process_count`` equal contiguous shards
     (``N // process_count`` records each, the remainder is dropped, like
-    ``tfds.split_for_jax_process(..., drop_remainder=True)``; anchors.md §3.5).
+    ``tfds.split_for_jax_process(..., drop_remainder=True)``; ``docs/distributed.md``).
     Process ``p`` only ever reads shard ``p`` and yields its
     ``global_batch_size // process_count`` rows of each global batch; stitch them
     with ``jax.make_array_from_process_local_data``.
