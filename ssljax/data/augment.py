@@ -9,7 +9,7 @@ exposed for tests and custom pipelines.
 
 The pipeline and defaults follow BYOL's official code (Grill et al., 2020,
 App. B; ``byol/utils/dataset.py`` for the crop, ``byol/utils/augmentations.py``
-for the rest), which SSL-HSIC reuses (``deepmind/ssl_hsic`` ``augmentations.py``):
+for the rest), which ``deepmind/ssl_hsic`` reuses for SSL-HSIC:
 
 1. random resized crop: area fraction ~ U[0.08, 1], log aspect ratio ~
    U[log 3/4, log 4/3], ONE sample with ``w = round(sqrt(A r))``,
