@@ -1,0 +1,107 @@
+"""Covariance-type losses send statistics across devices, never the N×D embeddings.
+
+The train step of a tiny ConvNet is AOT-compiled for 8 fake devices (no step
+runs) and the collectives of its optimised, SPMD-partitioned HLO are read with
+`benchmarks.hlo_collectives`. Shapes are chosen so that the per-example sizes
+cannot be confused with anything else: global batch N = 512 (64 per device),
+V = 2 views, projection D = 8, RFF features F = 32, kernel-scale samples S = 48;
+no parameter or statistic has a dimension of N, V·N, N·D or V·N·D.
+
+Criterion for VICReg, Barlow Twins, CorInfoMax and SSL-HSIC (RFF), in both
+loss modes:
+
+1. structural: no collective's result holds an array with a dimension in
+   {N, V·N, N·D, V·N·D} — nothing per-example (embeddings, similarity rows)
+   crosses devices;
+2. bytes: total collective result bytes ≤ the gradient all-reduce (4 bytes
+   per trainable parameter) + 4 bytes × (8·BN channels + 16·(E² + E)), where
+   BN channels sum the BatchNorm widths (sync-BN statistics) and E = max(D, F)
+   (S·D more for SSL-HSIC's kernel-scale samples). With N·D·4 = 16 KiB and
+   16·(D² + D)·4 = 4.5 KiB, one gathered view of the embeddings breaks the
+   bound.
+
+NT-Xent is the contrast: it must gather the V·N×D embeddings (each device
+needs every negative), and the test pins the bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from benchmarks import hlo_collectives
+from ssljax import parallel
+from ssljax.testing import synthetic_dataset, tiny_train_config
+from ssljax.train import setup as setup_lib
+
+N, V, D, F, S = 512, 2, 8, 32, 48
+FORBIDDEN_DIMS = {N, V * N, N * D, V * N * D}
+
+TERMS = {
+    "vicreg": {},
+    "barlow_twins": {},
+    "corinfomax": {},
+    "ssl_hsic": {"num_rff_features": F, "scale_num_samples": S, "estimator": "rff"},
+}
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_collectives(term: str, loss_mode: str):
+  """``(collective ops, run)`` of the compiled train step with the single loss ``term``."""
+  config = tiny_train_config({term: dict(TERMS.get(term, {}), weight=1.0)}, projector_dim=D)
+  with config.unlocked():
+    config.data.batch_size = N
+    config.parallel.loss_mode = loss_mode
+  run = setup_lib.build(config, mesh=parallel.make_data_mesh(jax.devices()[:8]),
+                        dataset=synthetic_dataset(10 * N), total_steps=10)
+  data = parallel.batch_sharding(run.mesh)
+  batch = {"image": jax.ShapeDtypeStruct((N, 14, 14, 1), np.uint8, sharding=data),
+           "label": jax.ShapeDtypeStruct((N,), np.int32, sharding=data)}
+  key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype,
+                             sharding=parallel.replicated_sharding(run.mesh))
+  compiled = run.jitted_step().lower(run.abstract_state(), batch, key).compile()
+  return hlo_collectives.collective_ops(compiled.as_text()), run
+
+
+def _dims(shape_text: str) -> set[int]:
+  return {int(d) for m in hlo_collectives._ARRAY.finditer(shape_text)
+          for d in m["dims"].split(",") if d}
+
+
+def byte_budget(term: str, run) -> int:
+  abstract = run.abstract_state()
+  grad = 4 * sum(math.prod(x.shape) for x in jax.tree.leaves(abstract.params))
+  bn_channels = sum(math.prod(x.shape) for x in jax.tree.leaves(abstract.batch_stats)) // 2
+  e = F if term == "ssl_hsic" else D
+  stats = 16 * (e * e + e) + (S * D if term == "ssl_hsic" else 0)
+  return grad + 4 * (8 * bn_channels + stats)
+
+
+@pytest.mark.parametrize("loss_mode", ["auto", "shard_map"])
+@pytest.mark.parametrize("term", sorted(TERMS))
+def test_covariance_losses_communicate_statistics_not_embeddings(term, loss_mode):
+  ops, run = compiled_collectives(term, loss_mode)
+  per_example = [(k, s) for k, _, s in ops if _dims(s) & FORBIDDEN_DIMS]
+  assert not per_example, (
+      f"{term} ({loss_mode}) sends per-example arrays across devices (dims in "
+      f"{sorted(FORBIDDEN_DIMS)}): {per_example}")
+  total = sum(b for _, b, _ in ops)
+  budget = byte_budget(term, run)
+  assert total <= budget, (
+      f"{term} ({loss_mode}): {total} collective bytes per step > budget {budget} "
+      f"(gradient all-reduce + O(D²) statistics); ops: {ops}")
+
+
+@pytest.mark.parametrize("loss_mode", ["auto", "shard_map"])
+def test_nt_xent_gathers_the_embeddings(loss_mode):
+  """SimCLR needs every negative on every device: an all-gather of the V·N×D projections."""
+  ops, run = compiled_collectives("simclr", loss_mode)
+  gathered = sum(b for k, b, s in ops if k == "all-gather" and _dims(s) & FORBIDDEN_DIMS)
+  # The V·N×D float32 projections (32 KiB here), gathered once in the forward pass; the
+  # backward pass returns their cotangent rows to their owners without another gather.
+  assert gathered >= V * N * D * 4, ops
+  assert gathered <= 2 * V * N * D * 4, ops
