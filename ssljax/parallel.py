@@ -13,7 +13,8 @@ run in three ways, all of which give the same value and gradient:
    a ``check_vma=True`` shard_map scales them by the device count).
 
 The helpers are the identity when ``axis_name`` is ``None``, so one formula
-serves all three paths.
+serves all three paths. `fsdp_spec` / `state_shardings` lay the train state
+out over the same axis for FSDP (``config.parallel.fsdp``).
 """
 
 from __future__ import annotations

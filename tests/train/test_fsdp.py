@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import numpy as np
 import pytest
 
 from ssljax import parallel
-from ssljax.testing import (run_train_steps, synthetic_batches, synthetic_dataset, tiny_train_config,
-                            to_host)
+from ssljax.testing import synthetic_batches, synthetic_dataset, tiny_train_config, to_host
 from ssljax.train import checkpoint as ckpt_lib
 from ssljax.train import setup as setup_lib
 
@@ -50,28 +51,9 @@ def test_fsdp_rule_shards_the_large_arrays():
   assert any(".params" in p for p in sharded) and any(".opt_state" in p for p in sharded)
   assert any(".target_params" in p for p in sharded)
   assert not any("bias" in p or "scale" in p for p in sharded)  # below MIN_SIZE
-  # init_state creates the state directly in that layout; the step keeps it.
-  state = run.init_state(jax.random.key(0))
-  assert _sharded_paths(state) == sharded
-  b = synthetic_batches(1, 16)[0]
-  b = jax.device_put(b, parallel.batch_sharding(run.mesh))
-  new_state, _ = run.jitted_step()(state, b, jax.random.key(1))
-  assert _sharded_paths(new_state) == sharded
 
 
-@pytest.mark.parametrize("loss_mode", ["auto", "shard_map"])
-def test_fsdp_eight_devices_equal_one_device(loss_mode):
-  """8-device FSDP == 1 device after 3 SGD steps (tolerances of test_step's equivalence test)."""
-  batches = synthetic_batches(3, 16)
-  s1, l1 = run_train_steps(_fsdp_config(fsdp=False), jax.devices()[:1], batches)
-  assert abs(l1[0] - l1[-1]) > 1e-4  # the run actually moved
-  s8, l8 = run_train_steps(_fsdp_config(), jax.devices()[:8], batches, loss_mode=loss_mode)
-  np.testing.assert_allclose(l8, l1, rtol=2e-5, atol=2e-6, err_msg=loss_mode)
-  for field in ("params", "batch_stats", "opt_state", "target_params"):
-    _assert_tree_close(getattr(s8, field), getattr(s1, field), rtol=1e-4, atol=1e-5)
-
-
-def _steps(run, state, batches, first):
+def _steps(run, state, batches, first=0):
   step, losses = run.jitted_step(), []
   for i, b in enumerate(batches):
     b = jax.device_put(b, parallel.batch_sharding(run.mesh))
@@ -80,15 +62,39 @@ def _steps(run, state, batches, first):
   return state, losses
 
 
+BATCHES = synthetic_batches(4, 16)
+
+
+@functools.lru_cache(maxsize=None)
+def _reference():
+  """Four steps of the replicated 1-device run: ``(host state, losses)``."""
+  run = _build(_fsdp_config(fsdp=False), 1)
+  state, losses = _steps(run, run.init_state(jax.random.key(0)), BATCHES)
+  assert abs(losses[0] - losses[-1]) > 1e-4  # the run actually moved
+  return jax.tree.map(to_host, state), losses
+
+
+@pytest.mark.parametrize("loss_mode", ["auto", "shard_map"])
+def test_fsdp_eight_devices_equal_one_device(loss_mode):
+  """8-device FSDP == 1 device after 4 SGD steps (tolerances of test_step's equivalence test)."""
+  s1, l1 = _reference()
+  run = _build(_fsdp_config(loss_mode=loss_mode), 8)
+  init = run.init_state(jax.random.key(0))
+  assert _sharded_paths(init) == _sharded_paths(run.abstract_state())  # created sharded
+  s8, l8 = _steps(run, init, BATCHES)
+  np.testing.assert_allclose(l8, l1, rtol=2e-5, atol=2e-6, err_msg=loss_mode)
+  assert _sharded_paths(s8) == _sharded_paths(run.abstract_state())  # the step keeps the layout
+  s8 = jax.tree.map(to_host, s8)
+  for field in ("params", "batch_stats", "opt_state", "target_params"):
+    _assert_tree_close(getattr(s8, field), getattr(s1, field), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("save_devices,restore_devices", [(1, 8), (8, 1)])
 def test_resume_across_layouts(tmp_path, save_devices, restore_devices):
   """A checkpoint of a replicated 1-device run resumes as 8-device FSDP, and vice versa."""
-  batches = synthetic_batches(4, 16)
-  ref_run = _build(_fsdp_config(fsdp=False), 1)
-  _, ref_losses = _steps(ref_run, ref_run.init_state(jax.random.key(0)), batches, 0)
-
+  _, ref_losses = _reference()
   save_run = _build(_fsdp_config(fsdp=save_devices > 1), save_devices)
-  state, first = _steps(save_run, save_run.init_state(jax.random.key(0)), batches[:2], 0)
+  state, first = _steps(save_run, save_run.init_state(jax.random.key(0)), BATCHES[:2])
   ckpt = ckpt_lib.Checkpointer(str(tmp_path))
   ckpt.save(2, state, {"position": 2})
   ckpt.wait()
@@ -98,9 +104,9 @@ def test_resume_across_layouts(tmp_path, save_devices, restore_devices):
   restored, it = ckpt.restore(2, target)
   ckpt.close()
   assert it == {"position": 2}
-  jax.tree.map(lambda x, t: _check_sharding(x, t), restored, target)
+  jax.tree.map(_check_sharding, restored, target)
   assert bool(_sharded_paths(target)) == (restore_devices > 1)
-  _, rest = _steps(resume_run, restored, batches[2:], 2)
+  _, rest = _steps(resume_run, restored, BATCHES[2:], first=2)
   np.testing.assert_allclose(first + rest, ref_losses, rtol=2e-5, atol=2e-6)
 
 
