@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -257,8 +258,10 @@ def main(argv: list[str] | None = None) -> None:
     if s not in ACCELERATORS:
       p.error(f"--slice={s!r}; expected one of {sorted(ACCELERATORS)}")
   _ensure_devices(args.devices, argv)
-  rows = [measure(args.config, devices=args.devices, fsdp=f == "on", overrides=args.set)
-          for f in args.fsdp.split(",")]
+  rows = []
+  for f in args.fsdp.split(","):
+    rows.append(measure(args.config, devices=args.devices, fsdp=f == "on", overrides=args.set))
+    print(json.dumps(rows[-1]), flush=True)  # a partial run still leaves its measurements
   command = "python -m benchmarks.scale " + " ".join(argv)
   text = report(rows, slices, command)
   print(text)
