@@ -114,6 +114,8 @@ def compile_step(config_str: str, *, devices: int, fsdp: bool, overrides=()):
       node = config
       for p in path:
         node = node[p]
+      if leaf not in node:  # unlocked() would add it silently, and nothing would read it
+        raise ValueError(f"--set {item!r}: the config has no field {key!r}")
       node[leaf] = _parse_value(value)
   run = setup_lib.build(config, mesh=parallel.make_data_mesh(jax.devices()[:devices]))
   data = parallel.batch_sharding(run.mesh)
