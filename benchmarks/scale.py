@@ -176,9 +176,13 @@ layer and view in each direction (~200 per step, microseconds each, which a
 bandwidth model ignores), and the host input pipeline (JPEG decode and
 cropping of 4096 images per step) must keep up. Our numbers are also for the
 float32 model (f32 HBM bytes; TPUs run f32 matmuls at bf16 rate by default)
-and count FLOPs with XLA:CPU's cost model. The paper's 8 h therefore implies
-the MFU given above; the roofline is the bound that a perfectly fed, perfectly
-overlapped step would reach."""
+and count FLOPs and bytes with XLA:CPU's cost model. Its HBM bytes come from
+CPU fusion decisions (BatchNorm, ReLU and the on-device augmentation largely
+unfused), so the memory term overstates TPU/GPU traffic: read the step time
+as lying between the compute term and the memory term. BYOL's throughput is
+also far below MLPerf-grade supervised ResNet-50 on the same hardware, which
+points at its host-side augmentation (two heavily augmented views per image)
+as the bottleneck, a term no device roofline contains."""
 
 
 def _mib(x):
