@@ -108,6 +108,8 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.parallel = ml_collections.ConfigDict()
   c.parallel.loss_mode = "auto"    # 'auto' (global arrays, XLA collectives) | 'shard_map'
+  c.parallel.fsdp = False          # shard params / optimiser state over 'data' (ZeRO-3)
+  c.parallel.fsdp_min_size = 2**14  # arrays with fewer elements stay replicated under fsdp
 
   c.distributed = ml_collections.ConfigDict()
   c.distributed.initialize = False

@@ -13,12 +13,14 @@ run in three ways, all of which give the same value and gradient:
    a ``check_vma=True`` shard_map scales them by the device count).
 
 The helpers are the identity when ``axis_name`` is ``None``, so one formula
-serves all three paths.
+serves all three paths. `fsdp_spec` / `state_shardings` lay the train state
+out over the same axis for FSDP (``config.parallel.fsdp``).
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import math
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
@@ -92,6 +94,45 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 def replicated_sharding(mesh: Mesh) -> NamedSharding:
   """Sharding of parameters, optimiser state and loss statistics."""
   return NamedSharding(mesh, P())
+
+
+def fsdp_spec(shape: tuple[int, ...], axis_size: int, *, min_size: int) -> P:
+  """The FSDP (ZeRO-3) layout of one state array of ``shape``.
+
+  Arrays with fewer than ``min_size`` elements (biases, BatchNorm vectors,
+  scalars) stay replicated: sharding them saves little memory and adds a
+  collective each. Otherwise the largest dimension divisible by
+  ``axis_size`` is split over ``'data'`` (ties: the last such dimension, the
+  output features of a Dense/Conv kernel); an array with no divisible
+  dimension stays replicated.
+
+  >>> print(fsdp_spec((3, 3, 256, 512), 8, min_size=2**14))
+  P(None, None, None, 'data')
+  >>> print(fsdp_spec((2048,), 8, min_size=2**14), fsdp_spec((1000, 2049), 8, min_size=2**14))
+  P() P('data', None)
+  """
+  if axis_size == 1 or math.prod(shape) < min_size:
+    return P()
+  divisible = [i for i, n in enumerate(shape) if n % axis_size == 0]
+  if not divisible:
+    return P()
+  dim = max(divisible, key=lambda i: (shape[i], i))
+  return P(*[DATA_AXIS if i == dim else None for i in range(len(shape))])
+
+
+def state_shardings(abstract_state: Any, mesh: Mesh, *, fsdp: bool, min_size: int) -> Any:
+  """NamedShardings of every leaf of ``abstract_state`` (arrays or ShapeDtypeStructs).
+
+  ``fsdp=False``: everything replicated (plain data parallelism). ``fsdp=True``:
+  each leaf laid out by `fsdp_spec` over the ``'data'`` axis, which then
+  carries both the batch and the state (``docs/distributed.md``, FSDP).
+  """
+  if not fsdp:
+    return jax.tree.map(lambda _: replicated_sharding(mesh), abstract_state)
+  size = mesh.shape[DATA_AXIS]
+  return jax.tree.map(
+      lambda x: NamedSharding(mesh, fsdp_spec(tuple(x.shape), size, min_size=min_size)),
+      abstract_state)
 
 
 def check_divisible(global_batch: int, num_devices: int, what: str = "batch_size") -> None:

@@ -148,6 +148,7 @@ def run_train_steps(config, devices, batches, *, loss_mode: str = "auto", total_
   In a multi-process run, ``devices`` are the global devices and each process
   feeds its own rows of every global batch through
   ``jax.make_array_from_process_local_data``, as the train loop does.
+  ``config.parallel.fsdp`` shards the state (`RunSetup.state_shardings`).
   Returns ``(host copy of the final state, list of losses)``.
   """
   from ssljax.train import setup as setup_lib
@@ -168,6 +169,14 @@ def run_train_steps(config, devices, batches, *, loss_mode: str = "auto", total_
           for k, v in local.items()}
     state, metrics = step(state, gb, jax.random.key(1))
     losses.append(float(np.asarray(metrics["loss"].addressable_shards[0].data)))
-  host_state = jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data)
-                            if isinstance(x, jax.Array) else x, state)
-  return host_state, losses
+  return jax.tree.map(to_host, state), losses
+
+
+def to_host(x):
+  """The whole global value of ``x`` as NumPy, on every process (FSDP-sharded arrays too)."""
+  if not isinstance(x, jax.Array):
+    return x
+  if x.is_fully_replicated:
+    return np.asarray(x.addressable_shards[0].data)
+  from jax.experimental import multihost_utils
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))

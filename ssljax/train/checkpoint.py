@@ -49,7 +49,13 @@ class Checkpointer:
         data=ocp.args.JsonSave(_encode_iterator_state(iterator_state))), force=force)
 
   def restore(self, step: int, abstract_state):
-    """Restores onto the shardings of ``abstract_state`` (a pytree of ShapeDtypeStruct)."""
+    """Restores onto the shardings of ``abstract_state`` (a pytree of ShapeDtypeStruct).
+
+    The saved layout does not matter: a checkpoint written by a replicated
+    1-device run restores into an 8-device FSDP layout and back, because Orbax
+    reads each target shard's slice of the saved global array
+    (`RunSetup.abstract_state` gives the target; ``tests/train/test_fsdp.py``).
+    """
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
     return restored["state"], _decode_iterator_state(restored["data"])
@@ -105,12 +111,17 @@ class Checkpointer:
 
 
 def all_finite_on_host(tree) -> bool:
-  """True when every floating-point leaf of a (replicated) state is finite."""
+  """True when every floating-point leaf of a state is finite.
+
+  Reads this process's shards only: a replicated leaf is checked whole, an
+  FSDP-sharded leaf is checked on this process's slices (each process checks
+  its own, and any that fails makes the restore fail there).
+  """
   for x in jax.tree.leaves(tree):
     if not jnp.issubdtype(x.dtype, jnp.inexact):
       continue
-    local = x.addressable_shards[0].data if isinstance(x, jax.Array) else x
-    if not np.all(np.isfinite(np.asarray(local))):
+    shards = [s.data for s in x.addressable_shards] if isinstance(x, jax.Array) else [x]
+    if not all(np.all(np.isfinite(np.asarray(s))) for s in shards):
       return False
   return True
 

@@ -37,7 +37,7 @@ class RunSetup:
 
   Attributes:
     config: the locked run config.
-    mesh: the ``('data',)`` mesh over every device.
+    mesh: the ``('data',)`` mesh over every device (batch, and the state under FSDP).
     dataset: the dataset's static description.
     num_classes: labels of the dataset (or ``config.data.num_classes`` if set).
     num_clusters: size of the classification head (PID-SSL / supervised), 0 if none.
@@ -66,22 +66,29 @@ class RunSetup:
     size = self.config.data.image_size
     return (size, size, self.dataset.num_channels)
 
+  def _init(self, rng: jax.Array) -> TrainState:
+    return step_lib.init_train_state(self.config, self.net, self.tx, self.objective, rng,
+                                     self.view_shape, num_classes=self.num_classes)
+
+  def state_shardings(self) -> TrainState:
+    """Sharding of every state leaf: replicated, or by `parallel.fsdp_spec` with ``parallel.fsdp``."""
+    shapes = jax.eval_shape(self._init, jax.random.key(0))
+    return parallel.state_shardings(shapes, self.mesh, fsdp=self.config.parallel.fsdp,
+                                    min_size=self.config.parallel.fsdp_min_size)
+
   def init_state(self, rng: jax.Array) -> TrainState:
-    """The initial train state, replicated over the mesh."""
-    init = jax.jit(lambda k: step_lib.init_train_state(
-        self.config, self.net, self.tx, self.objective, k, self.view_shape,
-        num_classes=self.num_classes), out_shardings=parallel.replicated_sharding(self.mesh))
-    return init(rng)
+    """The initial train state, created directly in its sharded layout (`state_shardings`)."""
+    return jax.jit(self._init, out_shardings=self.state_shardings())(rng)
 
   def abstract_state(self) -> TrainState:
-    """Shapes, dtypes and shardings of the train state, without computing it (for restores)."""
-    repl = parallel.replicated_sharding(self.mesh)
-    shapes = jax.eval_shape(self.init_state, jax.random.key(0))
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl), shapes)
+    """Shapes, dtypes and shardings of the train state, without computing it (restores, AOT)."""
+    shapes = jax.eval_shape(self._init, jax.random.key(0))
+    return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                        shapes, self.state_shardings())
 
   def jitted_step(self):
-    """``train_step`` jitted with replicated state and the batch sharded over the mesh."""
-    return step_lib.make_jitted_train_step(self.train_step, self.mesh)
+    """``train_step`` jitted with the state in `state_shardings`, the batch sharded on ``'data'``."""
+    return step_lib.make_jitted_train_step(self.train_step, self.mesh, self.state_shardings())
 
 
 def build(config: ml_collections.ConfigDict, *, mesh: Mesh | None = None,

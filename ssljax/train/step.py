@@ -13,8 +13,9 @@
    state is kept and ``nonfinite_steps`` counts them; the host loop stops the
    run with a clear error).
 
-Data parallelism: the caller jits the step with parameters replicated and the
-batch sharded along ``('data',)`` on an ``Auto`` mesh (`make_jitted_train_step`).
+Data parallelism: the caller jits the step with parameters replicated (or
+FSDP-sharded, ``config.parallel.fsdp``) and the batch sharded along
+``('data',)`` on an ``Auto`` mesh (`make_jitted_train_step`).
 Losses are written on global arrays and the partitioner inserts the
 collectives; BatchNorm statistics are global. With
 ``config.parallel.loss_mode='shard_map'`` the objective instead runs per device
@@ -253,8 +254,28 @@ LOSS_MODES = {
 }
 
 
-def make_jitted_train_step(train_step, mesh):
-  """jit with replicated state, batch sharded on ``('data',)``, donated state."""
+def make_jitted_train_step(train_step, mesh, state_shardings=None):
+  """jit with the state in ``state_shardings``, batch sharded on ``('data',)``, donated state.
+
+  ``state_shardings`` (a TrainState of NamedShardings, default replicated) is
+  both the input and the output layout, so an FSDP state stays sharded from
+  step to step. With it, the step first constrains ``params`` and
+  ``target_params`` to replicated (ZeRO-3: each sharded parameter is
+  all-gathered where the network reads it, not the batch's activations); the
+  transpose of that constraint reduces each gradient, and the sharded
+  optimiser update keeps this device's slice — an all-reduce followed by a
+  slice, which XLA's GPU/TPU pipelines turn into a reduce-scatter
+  (``docs/distributed.md``, FSDP).
+  """
   repl = parallel.replicated_sharding(mesh)
-  return jax.jit(train_step, in_shardings=(repl, parallel.batch_sharding(mesh), repl),
-                 out_shardings=(repl, repl), donate_argnums=0)
+  step = train_step
+  if state_shardings is None:
+    state_shardings = repl
+  else:
+    def step(state, batch, rng):
+      state = state.replace(params=jax.lax.with_sharding_constraint(state.params, repl),
+                            target_params=jax.lax.with_sharding_constraint(state.target_params,
+                                                                           repl))
+      return train_step(state, batch, rng)
+  return jax.jit(step, in_shardings=(state_shardings, parallel.batch_sharding(mesh), repl),
+                 out_shardings=(state_shardings, repl), donate_argnums=0)
