@@ -223,7 +223,7 @@ def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
           bar.set_postfix(loss=f"{float(m['loss']):.4f}", img_s=f"{m['images_per_second']:.0f}")
         t0, steps_timed = time.time(), 0
       if monitor is not None and (step % config.pid_monitor.every_steps == 0 or is_last):
-        writer.write(step, monitor(state))
+        writer.write(step, monitor(run.replicated(state)))
       if config.eval.every_steps and step % config.eval.every_steps == 0 and not is_last:
         last_eval = evaluate(run, state, embed_fn, final=False)
         writer.write(step, last_eval)
@@ -267,6 +267,7 @@ def embedding_spectra(run: setup_lib.RunSetup, state, embed_fn) -> dict[str, np.
 
   ``embed_fn``: the run's `evaluation.make_embed_fn` for embeddings (reused, not recompiled).
   """
+  state = run.replicated(state)  # evaluation reads whole arrays (FSDP shards them)
   config = run.config
   project_fn = evaluation.make_embed_fn(run.net, mean=run.dataset.mean, std=run.dataset.std,
                                         image_size=config.data.image_size, mesh=run.mesh,
@@ -338,6 +339,7 @@ def _decode_labels(blob):
 
 def compute_pseudo_labels(run: setup_lib.RunSetup, state, embed_fn, *, previous):
   """PID-SSL global clustering: k-means on backbone features of un-augmented train images."""
+  state = run.replicated(state)  # evaluation reads whole arrays (FSDP shards them)
   t = time.time()
   config = run.config
   feats, _ = evaluation.extract(embed_fn, state.params["online"], state.batch_stats, config.data,
@@ -375,6 +377,7 @@ def evaluate(run: setup_lib.RunSetup, state, embed_fn, *, final: bool) -> dict[s
   and normalised with the training dataset's statistics (``embed_fn``), and the
   online probe (trained on the pretraining classes) is skipped.
   """
+  state = run.replicated(state)  # evaluation reads whole arrays (FSDP shards them)
   config, mesh = run.config, run.mesh
   params = state.params["online"]
   bs = state.batch_stats

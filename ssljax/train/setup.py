@@ -86,6 +86,12 @@ class RunSetup:
     return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
                         shapes, self.state_shardings())
 
+  def replicated(self, tree):
+    """``tree`` with every array replicated over the mesh (FSDP state → evaluation)."""
+    if not self.config.parallel.fsdp:
+      return tree
+    return jax.device_put(tree, parallel.replicated_sharding(self.mesh))
+
   def jitted_step(self):
     """``train_step`` jitted with the state in `state_shardings`, the batch sharded on ``'data'``."""
     return step_lib.make_jitted_train_step(self.train_step, self.mesh, self.state_shardings())

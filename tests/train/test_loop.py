@@ -173,3 +173,11 @@ def test_offline_evaluation_from_a_checkpoint_matches_the_end_of_training(tmp_pa
 def test_offline_evaluation_without_checkpoint_says_what_to_do(tmp_path):
   with pytest.raises(errors.CheckpointError, match="train first"):
     loop.evaluate_checkpoint(digits_config(), str(tmp_path))
+
+
+def test_fsdp_run_trains_and_evaluates(tmp_path):
+  """With parameters sharded over 8 devices the loop still evaluates (it replicates first)."""
+  config = digits_config(**{"parallel.fsdp": True, "parallel.fsdp_min_size": 16})
+  results = loop.train_and_evaluate(config, str(tmp_path), progress=False)
+  assert results["train/steps"] == 6 and 0.0 <= results["eval/linear/top1"] <= 1.0
+  assert "eval/online_probe/top1" in results
