@@ -28,6 +28,7 @@ INSTALL_REQUIRES = [
 
 EXTRAS = {
     "test": ["pytest>=8", "pytest-xdist>=3.5", "scikit-learn>=1.4", "dit>=2.3", "nbclient>=0.10",
+             "simplejpeg>=1.7",  # both decoders of ssljax/data/crops.py are tested
              "nbformat>=5.10", "ipykernel>=6.29", "pytest-timeout>=2.3"],
     # Only for tfds.load / tf.data paths (building TFDS's own datasets); ~1.4 GB.
     "tf": ["tensorflow-cpu>=2.17"],

@@ -137,8 +137,8 @@ def test_decode_scale_keeps_every_view_at_least_the_output_size():
 def test_views_match_a_full_resolution_reference(decoder, monkeypatch):
   if decoder == "pillow":
     monkeypatch.setattr(crops, "_simplejpeg", None)
-  elif crops._simplejpeg is None:  # pylint: disable=protected-access
-    pytest.skip("simplejpeg is not installed")
+  else:  # the [test] extra installs simplejpeg: a missing decoder is a failure, not a skip
+    assert crops._simplejpeg is not None, "pip install -e .[test] brings simplejpeg"  # pylint: disable=protected-access
   rng = np.random.default_rng(0)
   img = photo_like(rng, 480, 640)
   data = encode_jpeg(img, quality=95)

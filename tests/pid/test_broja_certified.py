@@ -200,7 +200,7 @@ def dit_couplings(p, restarts):
   """Couplings of ``restarts`` randomised runs of dit's BROJA optimiser (the SLSQP
   that ``dit.pid.PID_BROJA`` uses on these sizes), seeded through NumPy's
   global RNG as dit draws its initial points from it."""
-  dit = pytest.importorskip("dit")
+  import dit  # the [test] extra installs it; never skipped
   from dit.algorithms.broja_util import optimized_pmf
   from dit.algorithms.distribution_optimizers import BROJABivariateOptimizer
   cells = [c for c in itertools.product(*map(range, p.shape)) if p[c] > 0]
