@@ -39,6 +39,10 @@ from ssljax import parallel
 from ssljax.testing import synthetic_dataset, tiny_train_config
 from ssljax.train import setup as setup_lib
 
+# In the full run (`pytest -m slow`, CI), not the default one:
+# compiles the train step for 4 terms × 2 loss modes on 8 devices (minutes).
+pytestmark = pytest.mark.slow
+
 N, V, D, F, S = 512, 2, 8, 32, 48
 FORBIDDEN_DIMS = {N, V * N, N * D, V * N * D}
 

@@ -13,6 +13,10 @@ from ssljax.testing import synthetic_batches, synthetic_dataset, tiny_train_conf
 from ssljax.train import checkpoint as ckpt_lib
 from ssljax.train import setup as setup_lib
 
+# In the full run (`pytest -m slow`, CI), not the default one:
+# several 8-device FSDP runs and cross-layout resumes (minutes).
+pytestmark = pytest.mark.slow
+
 # Small enough that the tiny ConvNet's conv1 / Dense kernels, the probe and
 # their optimiser state are sharded over 8 devices (the default 2**14 would
 # leave every array of the tiny model replicated).
