@@ -3,9 +3,10 @@
     python -m tests.reliability.kill9 --trials 10
 
 Runs the smoke config uninterrupted once (the reference), then for each trial
-starts the same run in a fresh workdir with a checkpoint every step, sends
-SIGKILL after a random delay (so the kill lands at a random step, often inside
-an Orbax write), and reruns the same command until it completes. The final
+starts the same run in a fresh workdir with a checkpoint every step, waits
+until the checkpoint of a random step (1-10) appears, sends SIGKILL after a
+further random 0-300 ms (so the kill lands inside or around the next Orbax
+write), and reruns the same command until it completes. The final
 evaluation metrics of every trial must equal the reference's exactly, and
 metrics.jsonl must hold each step once. Not part of the default test run
 (minutes); the reliability tests cover each mechanism once.
@@ -49,9 +50,14 @@ def main(argv=None):
   rows = []
   for trial in range(args.trials):
     workdir = os.path.join(root, f"trial{trial}")
-    delay = rng.uniform(0.35, 0.8) * run_seconds
+    target = rng.randint(1, 10)
     p = cli.start(workdir, *FLAGS)
-    time.sleep(delay)
+    t0 = time.time()
+    ckpt = os.path.join(workdir, "checkpoints", str(target))
+    while not os.path.isdir(ckpt) and p.poll() is None and time.time() - t0 < 600:
+      time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 0.3))
+    delay = time.time() - t0
     p.send_signal(signal.SIGKILL)
     p.wait()
     steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
@@ -69,9 +75,9 @@ def main(argv=None):
     keys = [(r["step"], tuple(sorted(r))) for r in records]
     same = got == reference
     unique = len(keys) == len(set(keys))
-    rows.append((trial, f"{delay:.1f}", steps, reruns, same, unique,
+    rows.append((trial, target, f"{delay:.1f}", steps, reruns, same, unique,
                  " | ".join(m.removeprefix("[ssljax] ")[:90] for m in messages)))
-    print(f"trial {trial}: killed after {delay:.1f} s, checkpoints on disk {steps}, reruns {reruns}, "
+    print(f"trial {trial}: killed {delay:.1f} s in (after checkpoint {target} appeared), on disk {steps}, reruns {reruns}, "
           f"final metrics identical: {same}, no duplicated records: {unique}; {messages}")
     assert same, (got, reference)
     assert unique
