@@ -129,8 +129,8 @@ def test_unknown_argument_is_a_one_line_error():
   with pytest.raises(ValueError) as e:
     configs_util.load_config("configs/fashion_mnist/vicreg.py", "runlcal")
   assert str(e.value) == ("unknown config argument 'runlcal'; "
-                          "valid: ['dataset', 'epochs', 'pid', 'runlocal']")
-  with pytest.raises(ValueError, match=r"valid: \['dataset', 'epochs', 'estimator', 'pid'"):
+                          "valid: ['dataset', 'encoder', 'epochs', 'pid', 'runlocal']")
+  with pytest.raises(ValueError, match=r"valid: \['dataset', 'encoder', 'epochs', 'estimator', 'pid'"):
     configs_util.load_config("configs/cifar10/vicreg_entropy.py", "estimater=logdet")
   with pytest.raises(ValueError, match="needs a value: epochs="):
     configs_util.load_config(BYOL, "epochs")

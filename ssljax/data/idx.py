@@ -6,17 +6,28 @@ sizes, then the data in C order, big-endian. The files may be gzip-compressed
 (Debian's ``dataset-fashion-mnist`` ships ``*.gz``); compression is detected
 from the gzip magic bytes, not from the file name.
 
-Example:
-  >>> images = read_idx('train-images-idx3-ubyte.gz')   # uint8 [60000, 28, 28]
+Example (a round trip through a temporary file)::
+
+  >>> import os, tempfile, numpy as np
+  >>> path = os.path.join(tempfile.mkdtemp(), "x-idx3-ubyte")
+  >>> write_idx(path, np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+  >>> read_idx(path).shape
+  (2, 3, 4)
+
+On Debian: ``read_idx('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz')``
+gives ``uint8 [60000, 28, 28]``.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from typing import Optional, Union
 
 import numpy as np
+
+from ssljax import errors
 
 PathLike = Union[str, os.PathLike]
 
@@ -36,7 +47,11 @@ def _read_bytes(path: PathLike) -> bytes:
   with open(path, "rb") as f:
     data = f.read()
   if data[:2] == _GZIP_MAGIC:
-    data = gzip.decompress(data)
+    try:
+      data = gzip.decompress(data)
+    except (EOFError, OSError, zlib.error) as e:  # a cut download or a damaged copy
+      raise errors.DataError(f"{os.fspath(path)} is not a readable gzip file ({e}); the file is "
+                             "truncated or corrupt. Reinstall or re-download it.") from None
   return data
 
 

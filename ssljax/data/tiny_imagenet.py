@@ -32,12 +32,12 @@ folder) and ``<data_dir>/tiny-imagenet-200``, where ``data_dir`` is the TFDS
 data dir (``config.data.data_dir``; default ``$TFDS_DATA_DIR`` or
 ``~/tensorflow_datasets``). The raw folder is only read while preparing.
 
-Example:
-  >>> builder = prepare_tiny_imagenet('/data/tfds')     # ~1 min once, then a no-op
-  >>> src = tfds.data_source('tiny_imagenet_folder', split='validation',
-  ...                        data_dir='/data/tfds', download=False)
-  >>> src[0]['image'].shape, src[0]['label']
-  ((64, 64, 3), 107)
+Example (needs the downloaded folder, so not a doctest)::
+
+  builder = prepare_tiny_imagenet('/data/tfds')     # ~1 min once, then a no-op
+  src = tfds.data_source('tiny_imagenet_folder', split='validation',
+                         data_dir='/data/tfds', download=False)
+  src[0]['image'].shape, src[0]['label']            # ((64, 64, 3), 107)
 
   or from a shell: ``python -m ssljax.data.tiny_imagenet --data_dir=/data/tfds``.
 """

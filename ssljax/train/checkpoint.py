@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from ssljax import errors
 
@@ -92,12 +94,29 @@ class Checkpointer:
             "trying the previous one")
         continue
       if damaged:
+        moved = self._quarantine([s for s in steps if s > step])
         say(f"resumed from the newest intact checkpoint, step {step} (skipped: "
-            f"{', '.join(str(d.split(':')[0]) for d in damaged)})")
+            f"{', '.join(str(d.split(':')[0]) for d in damaged)}; moved to {moved} so the run "
+            "can write those steps again)")
       return step, state, data
     raise errors.CheckpointError(
         f"no intact checkpoint in {self.directory}: {'; '.join(damaged)}. Move the directory away "
         "to start from scratch, or point --workdir at another run.")
+
+  def _quarantine(self, steps: list[int]) -> str:
+    """Moves damaged checkpoints aside (never deletes them); returns where they went."""
+    dest = os.path.join(os.path.dirname(self.directory), "checkpoints_damaged")
+    if jax.process_index() == 0:
+      os.makedirs(dest, exist_ok=True)
+      stamp = time.strftime("%Y%m%d-%H%M%S")
+      for step in steps:
+        src = os.path.join(self.directory, str(step))
+        if os.path.exists(src):
+          os.replace(src, os.path.join(dest, f"{step}-{stamp}"))
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices("ssljax_checkpoint_quarantine")
+    self.manager.reload()
+    return dest
 
   def reached_preemption(self, step: int) -> bool:
     return self.manager.reached_preemption(step)

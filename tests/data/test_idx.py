@@ -61,3 +61,14 @@ def test_errors(tmp_path):
     idx.parse_idx(_hand_made_idx(np.zeros((4,), np.uint8), 0x08)[:-1])
   with pytest.raises(ValueError, match="cannot store dtype"):
     idx.write_idx(tmp_path / "b", np.zeros(3, np.complex64))
+
+
+def test_truncated_gzip_names_the_file(tmp_path):
+  import numpy as np
+  from ssljax import errors
+  from ssljax.data import idx
+  path = tmp_path / "x-idx1-ubyte.gz"
+  idx.write_idx(str(path), np.arange(1000, dtype=np.uint8), compress=True)
+  path.write_bytes(path.read_bytes()[:40])
+  with pytest.raises(errors.DataError, match="x-idx1-ubyte.gz is not a readable gzip file"):
+    idx.read_idx(str(path))

@@ -79,7 +79,7 @@ def test_missing_config_file_and_bad_argument(tmp_path):
 
 
 @pytest.mark.parametrize("body,fragments", [
-    ("c.loss.terms.vicreg.weight = 'one'", ("config.loss.terms.vicreg.weight", "number")),
+    ("c.loss.terms = {'vicreg': {'weight': 'one'}}", ("config.loss.terms.vicreg.weight", "number")),
     ("c.loss.terms = {'vicrg': {}}", ("vicrg", "expected one of")),
 ])
 def test_bad_loss_terms_name_the_field(tmp_path, body, fragments):
@@ -192,6 +192,7 @@ def test_garbage_iterator_state_falls_back_and_resumes(finished, tmp_path):
   proc = cli.run(workdir, *FAST[1:], "--config.total_steps=8")
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "checkpoint step 6" in proc.stderr and "resumed from step 4 of 8" in proc.stderr
+  assert os.listdir(os.path.join(workdir, "checkpoints_damaged"))  # kept aside, not deleted
   _no_duplicate_records(workdir)
 
 

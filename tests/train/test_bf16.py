@@ -45,7 +45,8 @@ def _term_values(outs_fn, params):
       o = dict(o, target_projection=jax.lax.stop_gradient(o["projection"][::-1]),
                labels=_LABELS, pseudo_labels=_LABELS)
       return objectives.TERMS[name](o, _LOSS_PARAMS.get(name), _LOSS_STATE.get(name),
-                                    jax.random.key(3), _OBJ.terms[name][1], None)[0]
+                                    jax.random.key(3), _OBJ.terms[name][1], None,
+                                    step=jnp.int32(1000))[0]  # past SwAV's prototype freeze
     v, ct = jax.value_and_grad(f)(outs)
     values.append(v)
     cotangents.append(ct)
