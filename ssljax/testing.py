@@ -180,3 +180,23 @@ def to_host(x):
     return np.asarray(x.addressable_shards[0].data)
   from jax.experimental import multihost_utils
   return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def checkpoint_round_trip(loss_state: dict, directory: str):
+  """Saves a TrainState holding ``loss_state`` with the run's Checkpointer and restores it.
+
+  Returns the restored ``loss_state`` (tests of stateful losses: queues, EMA statistics).
+  """
+  from ssljax.train.checkpoint import Checkpointer
+  from ssljax.train.state import TrainState
+  state = TrainState(step=jnp.asarray(1, jnp.int32), params={"loss": {}}, batch_stats={},
+                     target_params={}, target_batch_stats={}, opt_state={},
+                     loss_state=loss_state, nonfinite_steps=jnp.zeros((), jnp.int32))
+  ckpt = Checkpointer(directory)
+  ckpt.save(1, state, {"epoch": 0})
+  ckpt.wait()
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+                          state)
+  restored, _ = ckpt.restore(1, abstract)
+  ckpt.close()
+  return restored.loss_state

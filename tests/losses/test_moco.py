@@ -21,8 +21,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from ssljax import parallel, testing
 from ssljax.losses import moco
 from ssljax.losses.queue import QueueState, enqueue, init_queue
-from ssljax.train.checkpoint import Checkpointer
-from ssljax.train.state import TrainState
+from ssljax.testing import checkpoint_round_trip
 
 # ----------------------------------------------------------------------------
 # Independent NumPy reference (float64), written from the official code.
@@ -255,17 +254,7 @@ def test_state_none_is_an_empty_queue_and_errors():
 def test_queue_state_round_trips_through_the_checkpointer(tmp_path):
   qv, kv = _inputs(13, 8, 4)
   _, _, state = moco.moco_loss(qv, kv, queue_size=12, symmetric=True)
-  train_state = TrainState(step=jnp.asarray(1, jnp.int32), params={"loss": {}}, batch_stats={},
-                           target_params={}, target_batch_stats={}, opt_state={},
-                           loss_state={"moco": state}, nonfinite_steps=jnp.zeros((), jnp.int32))
-  ckpt = Checkpointer(str(tmp_path))
-  ckpt.save(1, train_state, {"epoch": 0})
-  ckpt.wait()
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-                          train_state)
-  restored, _ = ckpt.restore(1, abstract)
-  ckpt.close()
-  got = restored.loss_state["moco"]
+  got = checkpoint_round_trip({"moco": state}, str(tmp_path))["moco"]
   assert isinstance(got, QueueState)
   for a, b in zip(got, state):
     assert a.dtype == b.dtype

@@ -20,8 +20,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from ssljax import parallel, testing
 from ssljax.losses import nnclr
 from ssljax.losses.queue import QueueState, enqueue
-from ssljax.train.checkpoint import Checkpointer
-from ssljax.train.state import TrainState
+from ssljax.testing import checkpoint_round_trip
 
 # ----------------------------------------------------------------------------
 # Independent NumPy reference (float64), written from solo-learn.
@@ -245,17 +244,7 @@ def test_errors():
 def test_queue_state_round_trips_through_the_checkpointer(tmp_path):
   zv, pv = _inputs(13, 8, 4)
   _, _, state = nnclr.nnclr_loss(zv, pv, queue_size=12)
-  train_state = TrainState(step=jnp.asarray(1, jnp.int32), params={"loss": {}}, batch_stats={},
-                           target_params={}, target_batch_stats={}, opt_state={},
-                           loss_state={"nnclr": state}, nonfinite_steps=jnp.zeros((), jnp.int32))
-  ckpt = Checkpointer(str(tmp_path))
-  ckpt.save(1, train_state, {"epoch": 0})
-  ckpt.wait()
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-                          train_state)
-  restored, _ = ckpt.restore(1, abstract)
-  ckpt.close()
-  got = restored.loss_state["nnclr"]
+  got = checkpoint_round_trip({"nnclr": state}, str(tmp_path))["nnclr"]
   assert isinstance(got, QueueState)
   for a, b in zip(got, state):
     assert a.dtype == b.dtype
