@@ -39,6 +39,9 @@ def base_config() -> ml_collections.ConfigDict:
   # ImageNet: random resized crops cut on the host from the whole JPEG (ssljax/data/crops.py),
   # as in the papers; False: from the centre 256 square, on the device.
   c.data.host_crops = True
+  # > 0: hold out that many labelled training records and evaluate on them instead of the
+  # test split (hyper-parameter choice; `datasets.with_validation_holdout`, config argument `val`).
+  c.data.validation_holdout = 0
   c.data.image_folder = config_dict.placeholder(str)  # <root> of train/<wnid>/, val/<wnid>/
 
   c.model = ml_collections.ConfigDict()
@@ -93,7 +96,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.linear_lr = 0.1
   c.eval.linear_batch_size = 256
   c.eval.linear_train_examples = -1
-  c.eval.pixel_baseline = False    # also train the probe recipe on raw pixels
+  c.eval.pixel_baseline = False    # also run the kNN and linear-probe recipe on raw pixels
+  c.eval.random_init_baseline = False  # ... and on the untrained encoder (what pre-training added)
   c.eval.plots = True              # loss / accuracy / covariance-spectrum PNGs in workdir/plots
   c.eval.spectrum_examples = 5000  # eval-split images for the embedding covariance spectrum
   # Transfer evaluation (--mode=evaluate): kNN + linear probe on another dataset, its

@@ -154,7 +154,9 @@ def main(argv):
   import jax
   if jax.process_index() == 0 and "stopped_at_step" not in results:
     title = f"{config.method or 'ssl'} on {config.data.name} ({results.get('train/steps')} steps)"
-    print(loop.format_results(results, title))
+    holdout = config.data.validation_holdout
+    split = f"validation ({holdout} held-out train images)" if holdout else "test"
+    print(loop.format_results(results, title, method=config.method or "ssl", split=split))
     print(f"\nresults: {path}")
 
 

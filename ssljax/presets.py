@@ -375,7 +375,9 @@ def arguments(arg: str | None, *, epochs: float, datasets: tuple[str, ...],
   """Parses a config file's argument: the common ones plus the file's own ``extra``.
 
   Common arguments, composable in any order (``'pid,runlocal,epochs=2'``):
-  ``runlocal``, ``pid``, ``epochs=N`` (default ``epochs``),
+  ``runlocal``, ``pid``, ``epochs=N`` (default ``epochs``), ``val`` (evaluate on
+  a validation split held out of the training split, as many records as the
+  test split: for choosing hyper-parameters; `validation`),
   ``dataset=NAME``, one of ``datasets`` (``datasets[0]`` is the file's own
   dataset, the others run its recipe with only the data changed), and
   ``encoder=vit_small`` (or ``vit_tiny`` / ``vit_base``: the recipe with a
@@ -398,7 +400,7 @@ def arguments(arg: str | None, *, epochs: float, datasets: tuple[str, ...],
   """
   from ssljax import config as config_lib  # pylint: disable=g-import-not-at-top
   a = config_lib.parse_arg(arg, runlocal=False, pid=False, epochs=float(epochs),
-                           dataset=datasets[0], encoder="", **extra)
+                           dataset=datasets[0], encoder="", val=False, **extra)
   if a.dataset not in datasets:
     raise ValueError(f"config argument dataset={a.dataset!r} is not supported by this config "
                      f"file; valid: {list(datasets)}")
@@ -435,13 +437,27 @@ def runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+def validation(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Evaluates on a validation split held out of the training split (the ``val`` argument).
+
+  Holds out as many labelled training records as the dataset's test split has
+  (Fashion-MNIST: the last 10,000 of the 60,000), pre-trains and fits the
+  probes on the rest, and reports every evaluation on the held-out records:
+  hyper-parameters are chosen on them, never on the test split
+  (`ssljax.data.datasets.with_validation_holdout`).
+  """
+  from ssljax.data import datasets  # pylint: disable=g-import-not-at-top
+  c.data.validation_holdout = datasets.get_dataset_info(c.data.name).num_eval
+  return c
+
+
 def finish(c: ml_collections.ConfigDict, a: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Ends every ``get_config``: applies the common arguments ``a`` (from `arguments`), then locks.
 
   In order: ``dataset`` (only ``data.name`` and the view size of
   `ssljax.data.datasets` change; backbone, heads, optimiser, epochs and
   evaluation stay the recipe's), ``encoder`` (`vit`), ``runlocal``
-  (`runlocal`), ``pid`` (`add_pid`, warm-up and refresh every `PID_FRACTION`
+  (`runlocal`), ``val`` (`validation`), ``pid`` (`add_pid`, warm-up and refresh every `PID_FRACTION`
   of the run).
   """
   from ssljax import config as config_lib  # pylint: disable=g-import-not-at-top
@@ -454,6 +470,8 @@ def finish(c: ml_collections.ConfigDict, a: ml_collections.ConfigDict) -> ml_col
     vit(c, a.encoder)
   if a.runlocal:
     runlocal(c)
+  if a.val:
+    validation(c)
   if a.pid:
     # A runlocal run counts steps, not epochs: proportions of one epoch.
     epochs = c.num_epochs if c.total_steps <= 0 else 1.0

@@ -28,4 +28,5 @@ def get_config(arg=None):
   presets.fashion_mnist(c, epochs=a.epochs)
   c.loss.terms = {"vicreg": {"weight": 1.0, "sim_coeff": 25.0, "std_coeff": 25.0, "cov_coeff": 1.0}}
   c.eval.pixel_baseline = True
+  c.eval.random_init_baseline = True
   return presets.finish(c, a)

@@ -45,6 +45,7 @@ import dataclasses
 import functools
 import importlib
 import os
+import re
 from typing import Optional
 
 import numpy as np
@@ -194,6 +195,64 @@ def get_dataset_info(name: str) -> DatasetInfo:
     # unprepared dataset fails with TFDS's "not found" instead of our instructions.
     register_local_builder(info.tfds_name)
   return info
+
+
+def with_validation_holdout(info: DatasetInfo, examples: int) -> DatasetInfo:
+  """``info`` with its last ``examples`` labelled training records as the evaluation split.
+
+  For choosing hyper-parameters without looking at the test split: pre-training,
+  the kNN bank and the probes use the first ``num_labeled - examples`` records,
+  and every evaluation reads the held-out rest. Splits are TFDS slice strings
+  (``'train[:50000]'``, ``'train[50000:]'``), which TFDS reads natively and
+  ssljax's in-package sources (``digits``) parse; the record order is the
+  source's own (shuffled for the TFDS-built datasets, so the held-out part has
+  every class).
+
+  Args:
+    info: a dataset whose pre-training split is its labelled split.
+    examples: how many records to hold out; ``0`` returns ``info`` unchanged.
+  Raises:
+    ValueError: ``examples`` not in ``[0, num_labeled)``, or a dataset whose
+      pre-training split differs from its labelled split (STL-10).
+
+  >>> v = with_validation_holdout(get_dataset_info('fashion_mnist'), 10000)
+  >>> v.train_split, v.labeled_split, v.eval_split, v.num_train, v.num_eval
+  ('train[:50000]', 'train[:50000]', 'train[50000:]', 50000, 10000)
+  """
+  if examples == 0:
+    return info
+  if not 0 < examples < info.num_labeled:
+    raise ValueError(f"data.validation_holdout={examples} must be in [0, {info.num_labeled}) "
+                     f"for {info.name} ({info.num_labeled} labelled training records).")
+  if info.class_subset is not None:
+    raise ValueError(f"data.validation_holdout is not supported for {info.name}: a class subset "
+                     "is selected after the split is read, so a slice would not hold out "
+                     f"{examples} of its records.")
+  if info.train_split != info.labeled_split or "[" in info.train_split or "+" in info.train_split:
+    raise ValueError(f"data.validation_holdout is not supported for {info.name}: its pre-training "
+                     f"split {info.train_split!r} is not its labelled split {info.labeled_split!r}.")
+  keep = info.num_labeled - examples
+  fit = f"{info.train_split}[:{keep}]"
+  return dataclasses.replace(info, train_split=fit, labeled_split=fit, num_train=keep,
+                             num_labeled=keep, eval_split=f"{info.train_split}[{keep}:]",
+                             num_eval=examples)
+
+
+def split_slice(split: str) -> tuple[str, slice]:
+  """``'train[10:20]'`` → ``('train', slice(10, 20))``; a plain name gets ``slice(None)``.
+
+  Only absolute record indices (TFDS also reads percentages; ssljax writes
+  indices, `with_validation_holdout`).
+
+  >>> split_slice('train[:50000]')
+  ('train', slice(None, 50000, None))
+  """
+  m = re.fullmatch(r"([A-Za-z_]+)(?:\[(-?\d*):(-?\d*)\])?", split)
+  if m is None:
+    raise ValueError(f"cannot read split {split!r}: expected NAME or NAME[start:stop] with "
+                     "integer record indices.")
+  start, stop = (int(v) if v else None for v in (m.group(2), m.group(3)))
+  return m.group(1), slice(start, stop)
 
 
 @functools.lru_cache(maxsize=None)

@@ -187,9 +187,11 @@ def _digits_split(split: str) -> tuple[np.ndarray, np.ndarray]:
   labels = d.target.astype(np.int32)
   n = get_dataset_info("digits").num_train
   sl = {"train": slice(0, n), "test": slice(n, None)}
-  if split not in sl:
-    raise ValueError(f"Unknown split {split!r} for 'digits'; use 'train' or 'test'.")
-  images, labels = images[sl[split]], labels[sl[split]]
+  name, part = datasets_lib.split_slice(split)
+  if name not in sl:
+    raise ValueError(f"Unknown split {split!r} for 'digits'; use 'train' or 'test' (optionally "
+                     "sliced, e.g. 'train[:1200]').")
+  images, labels = images[sl[name]][part], labels[sl[name]][part]
   images.flags.writeable = labels.flags.writeable = False
   return images, labels
 

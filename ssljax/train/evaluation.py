@@ -94,10 +94,11 @@ def online_probe_accuracy(probe_params, features, labels, num_classes) -> dict[s
   return _accuracies(np.asarray(logits), labels, num_classes, prefix="online_probe")
 
 
-def knn_accuracy(train_f, train_y, test_f, test_y, *, num_classes, k, temperature) -> dict[str, float]:
+def knn_accuracy(train_f, train_y, test_f, test_y, *, num_classes, k, temperature,
+                 prefix="knn") -> dict[str, float]:
   scores = knn_lib.knn_predict(jnp.asarray(train_f), jnp.asarray(train_y), jnp.asarray(test_f),
                                num_classes=num_classes, k=k, temperature=temperature)
-  return _accuracies(np.asarray(scores), test_y, num_classes, prefix="knn")
+  return _accuracies(np.asarray(scores), test_y, num_classes, prefix=prefix)
 
 
 def linear_accuracy(train_f, train_y, test_f, test_y, *, num_classes, epochs, batch_size,

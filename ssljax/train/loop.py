@@ -127,7 +127,7 @@ def make_train_loader(run: setup_lib.RunSetup):
   """The run's checkpointable training iterator."""
   d = run.config.data
   return loader.make_train_loader(d.name, global_batch_size=d.batch_size, seed=run.config.seed,
-                                  data_dir=d.data_dir,
+                                  split=run.dataset.train_split, data_dir=d.data_dir,
                                   worker_count="auto" if d.worker_count is None else d.worker_count,
                                   cache_in_memory=d.cache_in_memory, host_crops=host_crops(run),
                                   image_folder=d.image_folder)
@@ -369,40 +369,82 @@ def _raise_nonfinite(step, ckpt, writer, metrics):
 
 
 def evaluate(run: setup_lib.RunSetup, state, embed_fn, *, final: bool) -> dict[str, float]:
-  """Online probe + kNN (always) and the offline linear probe (final, if enabled).
+  """Online probe + kNN (always), the offline linear probe and the baselines (final, if enabled).
+
+  Baselines (``config.eval.pixel_baseline`` / ``random_init_baseline``): the
+  same kNN and linear-probe recipe on raw pixels (``pixels_knn/``,
+  ``pixels_linear/``) and on the untrained encoder of ``config.seed``
+  (``random_init_knn/``, ``random_init_linear/``), so a run shows what its
+  pre-training added.
 
   With ``config.eval.dataset`` set (transfer evaluation, e.g. ImageNet → CIFAR-10
   as PID-SSL's transfer table), kNN and the linear probe run on that dataset's
   labelled and evaluation splits, its images resized to the model's view size
   and normalised with the training dataset's statistics (``embed_fn``), and the
-  online probe (trained on the pretraining classes) is skipped.
+  online probe (trained on the pretraining classes) and the baselines are skipped.
   """
   state = run.replicated(state)  # evaluation reads whole arrays (FSDP shards them)
-  config, mesh = run.config, run.mesh
-  params = state.params["online"]
-  bs = state.batch_stats
+  config = run.config
   ecfg = config.eval
   transfer = bool(ecfg.dataset)
-  data_cfg, info, nc = _eval_data(run)
-  kw = dict(mesh=mesh, batch_size=ecfg.batch_size)
-  train_f, train_y = evaluation.extract(embed_fn, params, bs, data_cfg, info.labeled_split,
-                                        max_examples=ecfg.knn_train_examples, **kw)
-  test_f, test_y = evaluation.extract(embed_fn, params, bs, data_cfg, info.eval_split, **kw)
+  _, info, nc = _eval_data(run)
+  train_f, train_y, test_f, test_y = _features(run, state, embed_fn)
   out = {}
   if not transfer:
     out.update(evaluation.online_probe_accuracy(_host(state.params["probe"]), test_f, test_y, nc))
-  out.update(evaluation.knn_accuracy(train_f, train_y, test_f, test_y, num_classes=nc,
-                                     k=ecfg.knn_k, temperature=ecfg.knn_temperature))
-  if final and ecfg.linear:
+  out.update(_probes(run, (train_f, train_y, test_f, test_y), linear=final and ecfg.linear))
+  if final and not transfer:
+    out.update(baselines(run, embed_fn))
+  prefix = f"eval/transfer/{info.name}/" if transfer else "eval/"
+  return {f"{prefix}{k}": v for k, v in out.items()}
+
+
+def baselines(run: setup_lib.RunSetup, embed_fn) -> dict[str, float]:
+  """The probes on raw pixels and on the random-init encoder, as enabled in ``config.eval``."""
+  out = {}
+  if run.config.eval.pixel_baseline:
+    xs, ys, xt, yt = pixel_features(run)
+    n = run.config.eval.knn_train_examples  # the encoder's probes see the same training records
+    if n > 0:
+      xs, ys = xs[:n], ys[:n]
+    out.update(_probes(run, (xs, ys, xt, yt), prefix="pixels_"))
+  if run.config.eval.random_init_baseline:
+    untrained = run.replicated(run.init_state(jax.random.key(run.config.seed)))
+    out.update(_probes(run, _features(run, untrained, embed_fn), prefix="random_init_"))
+  return out
+
+
+def _features(run: setup_lib.RunSetup, state, embed_fn):
+  """``(train_f, train_y, eval_f, eval_y)``: embeddings of the kNN-bank / probe and evaluation splits."""
+  ecfg = run.config.eval
+  data_cfg, info, _ = _eval_data(run)
+  kw = dict(mesh=run.mesh, batch_size=ecfg.batch_size)
+  params, bs = state.params["online"], state.batch_stats
+  train_f, train_y = evaluation.extract(embed_fn, params, bs, data_cfg, info.labeled_split,
+                                        max_examples=ecfg.knn_train_examples, **kw)
+  test_f, test_y = evaluation.extract(embed_fn, params, bs, data_cfg, info.eval_split, **kw)
+  return train_f, train_y, test_f, test_y
+
+
+def _probes(run: setup_lib.RunSetup, features, *, prefix: str = "",
+            linear: bool = True) -> dict[str, float]:
+  """Weighted kNN and (if ``linear``) the offline linear probe on ``(train_f, train_y, eval_f, eval_y)``."""
+  config = run.config
+  ecfg = config.eval
+  _, _, nc = _eval_data(run)
+  train_f, train_y, test_f, test_y = features
+  out = evaluation.knn_accuracy(train_f, train_y, test_f, test_y, num_classes=nc,
+                                k=ecfg.knn_k, temperature=ecfg.knn_temperature,
+                                prefix=f"{prefix}knn")
+  if linear:
     n = ecfg.linear_train_examples
     lf, ly = (train_f, train_y) if n < 0 else (train_f[:n], train_y[:n])
     out.update(evaluation.linear_accuracy(lf, ly, test_f, test_y, num_classes=nc,
-                                          epochs=ecfg.linear_epochs, batch_size=ecfg.linear_batch_size,
-                                          learning_rate=ecfg.linear_lr, seed=config.seed))
-  if final and ecfg.pixel_baseline and not transfer:
-    out.update(pixel_baseline(run))
-  prefix = f"eval/transfer/{info.name}/" if transfer else "eval/"
-  return {f"{prefix}{k}": v for k, v in out.items()}
+                                          epochs=ecfg.linear_epochs,
+                                          batch_size=ecfg.linear_batch_size,
+                                          learning_rate=ecfg.linear_lr, seed=config.seed,
+                                          prefix=f"{prefix}linear"))
+  return out
 
 
 def _eval_data(run: setup_lib.RunSetup):
@@ -426,22 +468,37 @@ def pixel_features(run: setup_lib.RunSetup):
   return norm(xs), ys, norm(xt), yt
 
 
-def pixel_baseline(run: setup_lib.RunSetup, features=None) -> dict[str, float]:
-  """The same linear-probe recipe on raw pixels (``features``: `pixel_features`' output, reused)."""
-  config = run.config
-  xs, ys, xt, yt = pixel_features(run) if features is None else features
-  n = config.eval.linear_train_examples
-  if n > 0:
-    xs, ys = xs[:n], ys[:n]
-  e = config.eval
-  return evaluation.linear_accuracy(xs, ys, xt, yt, num_classes=run.num_classes,
-                                    epochs=e.linear_epochs, batch_size=e.linear_batch_size,
-                                    learning_rate=e.linear_lr, seed=config.seed, prefix="pixels_linear")
+def format_results(results: dict[str, float], title: str = "", *, method: str = "encoder",
+                   split: str = "test") -> str:
+  """The evaluation as markdown: linear / kNN top-1 of the encoder and of each baseline.
 
+  Rows: the pre-trained encoder (``method``), then the random-init encoder and
+  raw pixels when their probes ran (`baselines`); other metrics (online probe,
+  transfer, top-5, effective rank) follow as ``metric: value`` lines.
 
-def format_results(results: dict[str, float], title: str = "") -> str:
-  """A small markdown table of the evaluation metrics."""
-  rows = [(k.removeprefix("eval/"), v) for k, v in sorted(results.items()) if k.startswith("eval/")]
-  lines = [f"### {title}" if title else "", "| metric | value |", "|---|---|"]
-  lines += [f"| {k} | {100 * v:.2f}% |" for k, v in rows]
-  return "\n".join(l for l in lines if l)
+  >>> print(format_results({"eval/linear/top1": 0.88, "eval/knn/top1": 0.875,
+  ...                       "eval/pixels_linear/top1": 0.84, "eval/pixels_knn/top1": 0.855},
+  ...                      method="vicreg"))
+  | test top-1 | linear probe | kNN |
+  |---|---|---|
+  | vicreg encoder | 88.00% | 87.50% |
+  | raw pixels | 84.00% | 85.50% |
+  """
+  pct = lambda k: f"{100 * results[k]:.2f}%" if k in results else "–"
+  rows = [("", f"{method} encoder"), ("random_init_", "random-init encoder"),
+          ("pixels_", "raw pixels")]
+  used = set()
+  lines = [f"### {title}" if title else "", f"| {split} top-1 | linear probe | kNN |", "|---|---|---|"]
+  for prefix, name in rows:
+    keys = (f"eval/{prefix}linear/top1", f"eval/{prefix}knn/top1")
+    if any(k in results for k in keys):
+      lines.append(f"| {name} | {pct(keys[0])} | {pct(keys[1])} |")
+      used.update(keys)
+  rest = [(k, v) for k, v in sorted(results.items())
+          if k not in used and (k.startswith("eval/") or k.endswith("effective_rank"))]
+  if rest:
+    lines.append("")
+  for k, v in rest:
+    value = f"{v:.1f}" if k.endswith("effective_rank") else f"{100 * v:.2f}%"
+    lines.append(f"{k.removeprefix('eval/')}: {value}")
+  return "\n".join(l for i, l in enumerate(lines) if l or i)

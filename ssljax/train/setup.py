@@ -21,6 +21,7 @@ import optax
 from jax.sharding import Mesh
 
 from ssljax import config as config_lib
+from ssljax import errors
 from ssljax import parallel
 from ssljax.data import datasets
 from ssljax.train import network as network_lib
@@ -112,6 +113,14 @@ def build(config: ml_collections.ConfigDict, *, mesh: Mesh | None = None,
   config_lib.validate(config)
   mesh = parallel.make_data_mesh() if mesh is None else mesh
   dataset = datasets.get_dataset_info(config.data.name) if dataset is None else dataset
+  if config.data.validation_holdout:
+    if config.data.image_folder:
+      raise errors.ConfigError("config.data.validation_holdout needs a TFDS or in-package source, "
+                               "not data.image_folder (its records are in class order).")
+    try:
+      dataset = datasets.with_validation_holdout(dataset, config.data.validation_holdout)
+    except ValueError as e:
+      raise errors.ConfigError(str(e)) from None
   parallel.check_divisible(config.data.batch_size, mesh.size, what="config.data.batch_size")
   parallel.check_divisible(config.data.batch_size, jax.process_count(),
                            what="config.data.batch_size (per-process split)")
