@@ -60,7 +60,8 @@ _stub_torchvision()
 import lightly  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from lightly.loss import KoLeoLoss, MMCRLoss, NTXentLoss, SwaVLoss, WMSELoss  # noqa: E402
+from lightly.loss import (BarlowTwinsLoss, KoLeoLoss, MMCRLoss, NTXentLoss,  # noqa: E402
+                          SwaVLoss, VICRegLoss, WMSELoss)
 from lightly.loss.hypersphere_loss import HypersphereLoss  # noqa: E402
 from lightly.loss.lejepa_loss import SIGReg  # noqa: E402
 from lightly.loss.swav_loss import sinkhorn  # noqa: E402
@@ -153,6 +154,19 @@ def ntxent():
   loss.backward()
   OUT.update({"ntxent/z": z, "ntxent/temperature": np.float64(0.5), "ntxent/loss": _np(loss),
               "ntxent/grad": _np(zt.grad)})
+
+
+def vicreg_barlow_twins():
+  """VICRegLoss() and BarlowTwinsLoss(lambda_param=5e-3) (the first kernels) on one pair of views."""
+  rng = np.random.default_rng(10)
+  z = _normal(rng, (2, 16, 6))
+  z[1] += z[0]                                                 # correlated views
+  OUT["pair/z"] = z
+  for name, fn in (("vicreg", VICRegLoss()), ("barlow_twins", BarlowTwinsLoss(lambda_param=5e-3))):
+    zt = _t(z, grad=True)
+    loss = fn(zt[0], zt[1])
+    loss.backward()
+    OUT[f"{name}/loss"], OUT[f"{name}/grad"] = _np(loss), _np(zt.grad)
 
 
 def swav():
@@ -284,7 +298,7 @@ def main():
   parser.add_argument("--out", default=os.path.normpath(default))
   args = parser.parse_args()
   torch.set_grad_enabled(True)
-  for build in (moco, nnclr, ntxent, swav, koleo, mmcr, wmse, hypersphere, sigreg):
+  for build in (moco, nnclr, ntxent, vicreg_barlow_twins, swav, koleo, mmcr, wmse, hypersphere, sigreg):
     build()
   OUT.update({"meta/lightly": np.str_(lightly.__version__), "meta/torch": np.str_(torch.__version__),
               "meta/numpy": np.str_(np.__version__), "meta/python": np.str_(platform.python_version())})
