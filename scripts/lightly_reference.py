@@ -23,7 +23,8 @@ lightly's state buffers (memory banks, SIGReg's frequency grid) are float32
 by default; they are replaced by float64 copies, so the comparison is exact
 to rounding (the stock float32 SIGReg value is stored too). For each loss the
 script stores the value and the gradient with respect to the inputs; for the
-queue methods, 4 consecutive steps with the memory bank carried.
+queue methods, consecutive steps with the memory bank carried (4 for MoCo and NNCLR, 3 for
+SwAV).
 """
 
 from __future__ import annotations
