@@ -33,7 +33,8 @@ def _run(tmp_path, *extra):
 def test_quick_table_runs_caches_and_marks_pending(tmp_path):
   out1, md1 = _run(tmp_path)
   assert "calibrated vicreg" in out1 and "sweep vicreg" in out1 and "final supervised seed 1" in out1
-  rows = {line.split(" | ")[0].lstrip("| "): line for line in md1.splitlines()
+  table = md1.split("## Reading")[0]  # the main table (the sweep table repeats the labels)
+  rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines()
           if line.startswith("| ")}
   for label in ("VICReg", "Supervised (cross-entropy, light aug.)", "Random-init encoder",
                 "Raw pixels (784-d)"):
