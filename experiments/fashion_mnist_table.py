@@ -1,26 +1,48 @@
-"""Every method of ssljax on Fashion-MNIST with one encoder, one augmentation and one budget.
+"""Every method of ssljax on Fashion-MNIST: one encoder, one batch, one wall-clock budget, tuned on validation.
 
-  python experiments/fashion_mnist_table.py            # the table (3 seeds; ~1.5 h on 2 CPU cores)
-  python experiments/fashion_mnist_table.py --quick    # smoke: 1 seed, 20 steps per row, minutes
+  python experiments/fashion_mnist_table.py                       # everything (≈ 18 CPU hours)
+  python experiments/fashion_mnist_table.py --rows vicreg,simclr  # some rows (all phases)
+  python experiments/fashion_mnist_table.py --phase sweep         # only the validation sweeps
+  python experiments/fashion_mnist_table.py --phase report        # only rewrite the markdown
+  python experiments/fashion_mnist_table.py --quick --rows vicreg,supervised  # smoke, minutes
 
-Rows: SimCLR, BYOL, Barlow Twins, VICReg, VICReg+LogDet, VICReg+pairwise-KL
-entropy, CorInfoMax, SSL-HSIC, SuperInfo, SimCLR+PID, VICReg+PID, and the
-reference rows: supervised (same encoder, views and budget, trained on labels),
-random-init encoder and raw pixels (no training). Every trained row uses the
-``configs/fashion_mnist/<method>.py`` file with the same overrides: the small
-ConvNet (32-64-128; the README job's 64-128-256 costs 3× per step), ``--epochs``
-epochs of batch 256, the offline linear probe trained for 10 epochs on the
-60k training embeddings, kNN (k=20, T=0.1) with the 60k bank, both on the 10k
-test images. Intermediate kNN/online-probe evaluations every half epoch give
-the learning curves.
+Protocol (per row of `ROWS`: every SSL config of ``configs/fashion_mnist/``,
+the PID-SSL variants of SimCLR and VICReg, and the supervised reference):
 
-Writes ``experiments/results/fashion_mnist.md`` (mean ± std over seeds of
-linear and kNN top-1, effective rank of the projection covariance, wall time
-per run), ``fashion_mnist_curves.png`` (kNN top-1 vs epoch) and
-``fashion_mnist_spectra.png`` (eval-feature covariance spectra, seed 0). Each
-run's own plots (loss terms, accuracy, spectrum) stay in
-``<workroot>/<row>_s<seed>/plots``. A finished run (``results.json`` present and
-the same ``config.json``) is reused, so an interrupted table resumes.
+1. **Budget.** Every run gets the same wall-clock of pre-training on this
+   machine (``--minutes``, default 5). Each row's training steps/s is measured
+   once (`calibrate`: a timed run of the real step and input pipeline after
+   compilation; PID rows also time one pseudo-label refresh) and cached with
+   the load average in ``<workroot>/calibration.json``; the run length is
+   ``total_steps = budget × steps/s`` (minus the PID refreshes), so every
+   learning-rate schedule completes, and re-runs reuse the cached step count
+   (reproducible). Compilation, periodic and final evaluation are not counted.
+2. **Validation sweep** (``--phase sweep``): the recipe's learning rate ×
+   `LR_FACTORS` times the row's main coefficient (`ROWS`), 1 seed, a
+   ``--sweep-minutes`` budget (default 2.5: half of the final budget, with the
+   same schedule proportions), pre-trained and probed on train[:50000] and
+   evaluated on the held-out train[50000:] (config argument ``val``). The
+   point with the best validation linear top-1 wins (kNN top-1 breaks ties).
+   The test split is never read here.
+3. **Final runs** (``--phase final``): the chosen point, ``--seeds`` seeds,
+   pre-trained on the 60k training images, evaluated on the 10k test images.
+   Every ``total_steps // 8`` steps a kNN evaluation (full bank, the final
+   recipe) and the online linear probe give the time to reach the raw-pixel
+   kNN / linear probe (in seconds of pre-training, steps / calibrated steps/s;
+   resolution one eighth of the budget).
+4. **References**: the random-init encoder and raw pixels with the same kNN
+   and linear probe (`ssljax.train.loop.baselines`), per seed.
+
+Common to every row: the encoder of the README demo (``configs/fashion_mnist/
+vicreg.py``'s ConvNet), batch 256, linear warm-up over the first 10 % of the
+run then the recipe's schedule (SwAV freezes its prototypes for the same 10 %;
+PID-SSL: warm-up 10 %, refresh every 25 % of the run), offline linear probe
+and kNN (k = 20, T = 0.1) of the recipe. Each run is a work directory; a run
+with ``results.json`` and an identical ``config.json`` is reused, an
+interrupted one resumes from its checkpoint, so the table can be completed
+across sessions. ``experiments/results/fashion_mnist.md`` is regenerated from
+whatever is cached after every invocation (missing cells: "pending"), with
+the reading computed from the numbers.
 """
 
 from __future__ import annotations
@@ -29,7 +51,6 @@ import argparse
 import datetime
 import json
 import os
-import re
 import statistics
 import sys
 import time
@@ -39,74 +60,219 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ssljax import configs_util  # noqa: E402
-from ssljax.train import evaluation, loop, run_plots  # noqa: E402
+from ssljax import configs_util, errors  # noqa: E402
+from ssljax.train import evaluation, loop, pid_ssl, run_plots  # noqa: E402
 from ssljax.train import setup as setup_lib  # noqa: E402
+from ssljax.train import workdir as workdir_lib  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-STEPS_PER_EPOCH = 234  # 60,000 // 256
+DEMO_CONFIG = "configs/fashion_mnist/vicreg.py"  # the README job: its encoder is every row's
+LR_FACTORS = (1 / 3, 1.0, 3.0)                   # × the recipe's optim.base_lr
+WARMUP_FRACTION = 0.1
+PID_REFRESH_FRACTION = 0.25
+EVALS_PER_FINAL_RUN = 8
 
-# (row label, config file, config arg)
-TRAINED_ROWS = (
-    ("SimCLR", "simclr", ""),
-    ("BYOL", "byol", ""),
-    ("Barlow Twins", "barlow_twins", ""),
-    ("VICReg", "vicreg", ""),
-    ("VICReg + LogDet entropy", "vicreg_entropy", "estimator=logdet"),
-    ("VICReg + pairwise-KL entropy", "vicreg_entropy", "estimator=pairwise_kl"),
-    ("CorInfoMax", "corinfomax", ""),
-    ("SSL-HSIC", "ssl_hsic", ""),
-    ("SuperInfo", "superinfo", ""),
-    ("SimCLR + PID", "simclr", "pid"),
-    ("VICReg + PID", "vicreg", "pid"),
-    ("Supervised (upper bound)", "supervised", ""),
-)
+# key -> (label, config file, config argument, coefficient name, config paths set to the
+# coefficient, its grid). The recipe's own value is in every grid.
+ROWS = {
+    "simclr": ("SimCLR", "simclr", "", "temperature", ("loss.terms.simclr.temperature",),
+               (0.1, 0.2, 0.5)),
+    "byol": ("BYOL", "byol", "", "EMA τ_base", ("model.target_ema",), (0.97, 0.99, 0.996)),
+    "barlow_twins": ("Barlow Twins", "barlow_twins", "", "λ", ("loss.terms.barlow_twins.lambd",),
+                     (0.002, 0.0051, 0.013)),
+    "vicreg": ("VICReg", "vicreg", "", "sim coeff (std 25, cov 1)",
+               ("loss.terms.vicreg.sim_coeff",), (10.0, 25.0, 50.0)),
+    "vicreg_logdet": ("VICReg + LogDet entropy", "vicreg_entropy", "estimator=logdet",
+                      "entropy coeff", ("loss.terms.vicreg_entropy.entropy_coeff",),
+                      (0.3, 1.0, 3.0)),
+    "vicreg_pairwise_kl": ("VICReg + pairwise-KL entropy", "vicreg_entropy",
+                           "estimator=pairwise_kl", "entropy coeff",
+                           ("loss.terms.vicreg_entropy.entropy_coeff",), (0.3, 1.0, 3.0)),
+    "corinfomax": ("CorInfoMax", "corinfomax", "", "α", ("loss.terms.corinfomax.alpha",),
+                   (100.0, 250.0, 500.0)),
+    "ssl_hsic": ("SSL-HSIC", "ssl_hsic", "", "γ", ("loss.terms.ssl_hsic.gamma",), (1.0, 3.0, 10.0)),
+    "superinfo": ("SuperInfo", "superinfo", "", "superfluous coeffs",
+                  ("loss.terms.superinfo.coef_superfluous1", "loss.terms.superinfo.coef_superfluous2"),
+                  (1e-4, 1e-3, 1e-2)),
+    "wmse": ("W-MSE", "wmse", "", "w_size", ("loss.terms.wmse.w_size",), (64, 128)),
+    "moco": ("MoCo v2", "moco", "", "temperature", ("loss.terms.moco.temperature",),
+             (0.1, 0.2, 0.5)),
+    "nnclr": ("NNCLR", "nnclr", "", "temperature", ("loss.terms.nnclr.temperature",),
+              (0.1, 0.2, 0.5)),
+    "swav": ("SwAV", "swav", "", "temperature", ("loss.terms.swav.temperature",),
+             (0.05, 0.1, 0.2)),
+    "mmcr": ("MMCR", "mmcr", "", "λ (local)", ("loss.terms.mmcr.lmbda",), (0.0, 0.01, 0.1)),
+    "align_uniform": ("Alignment + uniformity", "align_uniform", "", "uniformity weight",
+                      ("loss.terms.uniformity.weight",), (0.5, 1.0, 2.0)),
+    "vicreg_koleo": ("VICReg + KoLeo", "vicreg_koleo", "", "KoLeo weight",
+                     ("loss.terms.koleo.weight",), (0.03, 0.1, 0.3)),
+    "lejepa": ("LeJEPA", "lejepa", "", "SIGReg λ", ("loss.terms.sigreg.weight",),
+               (0.01, 0.02, 0.05)),
+    "simclr_pid": ("SimCLR + PID", "simclr", "pid", "temperature",
+                   ("loss.terms.simclr.temperature",), (0.1, 0.2, 0.5)),
+    "vicreg_pid": ("VICReg + PID", "vicreg", "pid", "sim coeff (std 25, cov 1)",
+                   ("loss.terms.vicreg.sim_coeff",), (10.0, 25.0, 50.0)),
+    "supervised": ("Supervised (cross-entropy, light aug.)", "supervised", "", "weight decay",
+                   ("optim.weight_decay",), (5e-5, 5e-4)),
+}
 
 
-def row_id(label: str) -> str:
-  return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+# ----------------------------------------------------------------------------
+# Configs
+# ----------------------------------------------------------------------------
+
+def _set(config, path, value):
+  """``config.<path> = value``, cast to the field's type; a loss term's default may be unset."""
+  *parents, leaf = path.split(".")
+  node = config
+  for p in parents:
+    node = node[p]
+  node[leaf] = type(node[leaf])(value) if leaf in node else value
 
 
-def make_config(method: str, arg: str, *, seed: int, epochs: float, quick: bool):
-  config = configs_util.load_config(f"configs/fashion_mnist/{method}.py",
-                                    ",".join(a for a in (arg, f"epochs={epochs}") if a))
+def steps_per_epoch(config) -> int:
+  """Fashion-MNIST's 60k training images, less the validation hold-out, per batch."""
+  return (60000 - config.data.validation_holdout) // config.data.batch_size
+
+
+def recipe_config(key: str, *, val: bool, quick: bool):
+  """The row's config file with the common settings, before the run length is known."""
+  _, file, arg, *_ = ROWS[key]
+  args = [a for a in (arg, "val" if val else "", "runlocal" if quick else "") if a]
+  config = configs_util.load_config(f"configs/fashion_mnist/{file}.py", ",".join(args))
+  demo = configs_util.load_config(DEMO_CONFIG, "runlocal" if quick else "")
   with config.unlocked():
-    config.seed = seed
-    config.model.encoder_kwargs.widths = (32, 64, 128)
-    config.eval.pixel_baseline = False
-    config.eval.linear_epochs = 10
-    config.eval.every_steps = STEPS_PER_EPOCH // 2
-    config.checkpoint.every_steps = 10 ** 9  # only the final checkpoint
+    config.model.encoder = demo.model.encoder
+    config.model.encoder_kwargs = demo.model.encoder_kwargs
+    config.data.batch_size = demo.data.batch_size
+    config.eval.pixel_baseline = False  # the reference rows compute them once per seed
+    config.eval.random_init_baseline = False
     config.pid_monitor.every_steps = 0
-    if config.pid.enabled:
-      # Paper proportion for the warm-up (10 %); refreshing every 25 % instead of
-      # 10 % keeps the clustering cost of a short CPU run small (issue #4 note).
-      config.pid.refresh_every_epochs = 0.25 * epochs
-    if quick:
-      config.total_steps = 20
-      config.eval.every_steps = 10
-      config.eval.linear_epochs = 2
-      if config.pid.enabled:
-        config.pid.warmup_epochs = 5 / STEPS_PER_EPOCH
-        config.pid.refresh_every_epochs = 8 / STEPS_PER_EPOCH
   return config
 
 
-def run_trained(label, method, arg, *, seed, epochs, workroot, quick):
-  config = make_config(method, arg, seed=seed, epochs=epochs, quick=quick)
-  workdir = os.path.join(workroot, f"{row_id(label)}_s{seed}")
-  cached = _cached(workdir, config)
-  if cached is not None:
-    return workdir, cached
-  t = time.time()
-  res = loop.train_and_evaluate(config, workdir, progress=False)
-  res["wall_seconds"] = time.time() - t
-  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
-    json.dump(res, f, indent=2, sort_keys=True)
-  return workdir, res
+def make_config(key: str, *, seed: int, total_steps: int, lr_factor: float, coef, val: bool,
+                quick: bool):
+  """A run's full config: the recipe, the grid point, the run length and its schedule fractions."""
+  config = recipe_config(key, val=val, quick=quick)
+  with config.unlocked():
+    config.seed = seed
+    config.total_steps = total_steps
+    config.optim.base_lr = config.optim.base_lr * lr_factor
+    for path in ROWS[key][4]:
+      _set(config, path, coef)
+    run_epochs = total_steps / steps_per_epoch(config)  # warm-up etc. are set in epochs
+    config.optim.warmup_epochs = WARMUP_FRACTION * run_epochs
+    if "swav" in config.loss.terms:
+      config.loss.terms.swav.freeze_prototypes_steps = int(WARMUP_FRACTION * total_steps)
+    if config.pid.enabled:
+      config.pid.warmup_epochs = WARMUP_FRACTION * run_epochs
+      config.pid.refresh_every_epochs = PID_REFRESH_FRACTION * run_epochs
+    config.checkpoint.every_steps = max(total_steps // 4, 1)
+    config.eval.every_steps = 0 if val else max(total_steps // EVALS_PER_FINAL_RUN, 1)
+    config.eval.plots = not val  # the spectra (effective rank) of the final runs
+  return config
 
 
-def _cached(workdir, config):
+def grid(key: str, quick: bool):
+  """[(lr_factor, coefficient)] of the row's sweep (quick: two points)."""
+  coefs = ROWS[key][5]
+  if quick:
+    return [(1.0, coefs[0]), (LR_FACTORS[0], coefs[0])]
+  return [(f, c) for f in LR_FACTORS for c in coefs]
+
+
+# ----------------------------------------------------------------------------
+# Calibration: steps per second of each row's real training step
+# ----------------------------------------------------------------------------
+
+def calibrate(key: str, *, quick: bool, seconds: float) -> dict:
+  """Times the row's jitted step with its input pipeline, after 3 compile/warm-up steps."""
+  config = make_config(key, seed=0, total_steps=10 ** 6, lr_factor=1.0, coef=ROWS[key][5][0],
+                       val=True, quick=quick)
+  run = setup_lib.build(config)
+  state = run.init_state(jax.random.key(0))
+  data_it = loop.make_train_loader(run)
+  jitted, rng = run.jitted_step(), jax.random.key(1)
+
+  def step(state):
+    batch = next(data_it)
+    batch.pop("index")
+    if config.pid.enabled:
+      batch["pseudo_label"] = np.zeros_like(batch["label"])
+    return jitted(state, {k: evaluation.to_global(run.mesh, v) for k, v in batch.items()}, rng)[0]
+
+  for _ in range(3):
+    state = step(state)
+  jax.block_until_ready(state)
+  t, n = time.time(), 0
+  while time.time() - t < seconds or n < 5:
+    state = step(state)
+    n += 1
+    if n % 5 == 0:
+      jax.block_until_ready(state)
+  jax.block_until_ready(state)
+  out = {"steps_per_second": n / (time.time() - t), "timed_steps": n,
+         "loadavg_1_5_15": list(os.getloadavg()), "cpus": os.cpu_count(),
+         "date": datetime.datetime.now().isoformat(timespec="seconds"), "refresh_seconds": 0.0}
+  if config.pid.enabled:
+    embed_fn = evaluation.make_embed_fn(run.net, mean=run.dataset.mean, std=run.dataset.std,
+                                        image_size=config.data.image_size, mesh=run.mesh)
+    t = time.time()
+    loop.compute_pseudo_labels(run, state, embed_fn, previous=None)
+    out["refresh_seconds"] = time.time() - t
+  return out
+
+
+def budget_steps(key: str, cal: dict, minutes: float, *, quick: bool) -> int:
+  """Training steps that fill ``minutes`` of pre-training (PID: minus its refreshes)."""
+  seconds = 60 * minutes
+  steps = int(seconds * cal["steps_per_second"])
+  if cal["refresh_seconds"]:
+    config = make_config(key, seed=0, total_steps=steps, lr_factor=1.0, coef=ROWS[key][5][0],
+                         val=True, quick=quick)
+    n = len(pid_ssl.refresh_steps(config.pid, steps_per_epoch=steps_per_epoch(config),
+                                  total_steps=steps))
+    steps = int(max(seconds - n * cal["refresh_seconds"], 0.1 * seconds) * cal["steps_per_second"])
+  return max(steps, 8)
+
+
+class Cache:
+  """``<workroot>``: calibration.json, sweep/<row>/<point>/, final/<row>_s<seed>/, reference_s<seed>/."""
+
+  def __init__(self, root: str):
+    self.root = root
+    os.makedirs(root, exist_ok=True)
+    self.cal_path = os.path.join(root, "calibration.json")
+
+  def calibrations(self) -> dict:
+    try:
+      with open(self.cal_path, encoding="utf-8") as f:
+        return json.load(f)
+    except FileNotFoundError:
+      return {}
+
+  def calibration(self, key, *, quick, seconds, run_missing):
+    cals = self.calibrations()
+    if key not in cals and run_missing:
+      cals[key] = calibrate(key, quick=quick, seconds=seconds)
+      workdir_lib.write_atomic(self.cal_path, json.dumps(cals, indent=2, sort_keys=True))
+      print(f"calibrated {key}: {cals[key]['steps_per_second']:.2f} steps/s "
+            f"(load {cals[key]['loadavg_1_5_15'][0]:.1f})", flush=True)
+    return cals.get(key)
+
+  def sweep_dir(self, key, lr_factor, coef):
+    return os.path.join(self.root, "sweep", key, f"lr{lr_factor:.3g}_c{coef:g}")
+
+  def final_dir(self, key, seed):
+    return os.path.join(self.root, "final", f"{key}_s{seed}")
+
+  def reference_dir(self, seed):
+    return os.path.join(self.root, f"reference_s{seed}")
+
+
+def cached_results(workdir: str, config) -> dict | None:
+  """``results.json`` of a finished run with the same config, else None."""
   try:
     with open(os.path.join(workdir, "results.json"), encoding="utf-8") as f:
       res = json.load(f)
@@ -114,204 +280,319 @@ def _cached(workdir, config):
       same = json.load(f) == json.loads(config.to_json_best_effort())
   except FileNotFoundError:
     return None
-  return res if same and "wall_seconds" in res else None
+  return res if same else None
 
 
-def run_untrained(*, seed, quick):
-  """Random-init encoder and raw pixels, with the trained rows' probe recipe."""
-  config = make_config("vicreg", "", seed=seed, epochs=1.0, quick=quick)
+def train(config, workdir: str) -> dict:
+  """Runs (or resumes) one training run; a diverged run is recorded as failed, not retried."""
+  res = cached_results(workdir, config)
+  if res is not None:
+    return res
   t = time.time()
+  try:
+    res = loop.train_and_evaluate(config, workdir, progress=False)
+  except errors.NonFiniteLossError as e:
+    res = {"failed": str(e).split(".")[0]}
+  res["wall_seconds"] = time.time() - t
+  workdir_lib.write_atomic(os.path.join(workdir, "results.json"),
+                           json.dumps(res, indent=2, sort_keys=True))
+  return res
+
+
+def reference(seed: int, *, quick: bool, root: Cache) -> dict:
+  """Random-init encoder (with its spectrum) and raw pixels on the test split, seed ``seed``."""
+  config = make_reference_config(seed, quick)
+  workdir = root.reference_dir(seed)
+  res = cached_results(workdir, config)
+  if res is not None:
+    return res
   run = setup_lib.build(config)
-  state = run.init_state(jax.random.key(config.seed))
   embed_fn = evaluation.make_embed_fn(run.net, mean=run.dataset.mean, std=run.dataset.std,
                                       image_size=config.data.image_size, mesh=run.mesh)
-  rand = loop.evaluate(run, state, embed_fn, final=True)
-  spectra = loop.embedding_spectra(run, state, embed_fn)
-  rand.update(run_plots.spectrum_summary(spectra))
-  rand["wall_seconds"] = time.time() - t
-  t = time.time()
-  feats = loop.pixel_features(run)
-  linear = loop.pixel_baseline(run, feats)
-  knn = evaluation.knn_accuracy(*feats, num_classes=10, k=config.eval.knn_k,
-                                temperature=config.eval.knn_temperature)
-  pixels = {"eval/linear/top1": linear["pixels_linear/top1"], "eval/knn/top1": knn["knn/top1"],
-            "wall_seconds": time.time() - t}
-  return rand, spectra, pixels
+  res = loop.baselines(run, embed_fn)
+  spectra = loop.embedding_spectra(run, run.init_state(jax.random.key(seed)), embed_fn)
+  res.update({f"random_init_{k}": v for k, v in run_plots.spectrum_summary(spectra).items()})
+  os.makedirs(workdir, exist_ok=True)
+  workdir_lib.write_atomic(os.path.join(workdir, "config.json"), config.to_json_best_effort())
+  workdir_lib.write_atomic(os.path.join(workdir, "results.json"),
+                           json.dumps(res, indent=2, sort_keys=True))
+  return res
 
 
-def mean_std(values):
+# ----------------------------------------------------------------------------
+# Phases
+# ----------------------------------------------------------------------------
+
+def sweep_points(key, a, root, *, run_missing):
+  """[(lr_factor, coef, results or None)] of the row's sweep; runs the missing ones if asked."""
+  cal = root.calibration(key, quick=a.quick, seconds=a.calibration_seconds, run_missing=run_missing)
+  if cal is None:
+    return [(f, c, None) for f, c in grid(key, a.quick)]
+  steps = budget_steps(key, cal, a.sweep_minutes, quick=a.quick)
+  out = []
+  for f, c in grid(key, a.quick):
+    config = make_config(key, seed=0, total_steps=steps, lr_factor=f, coef=c, val=True,
+                         quick=a.quick)
+    workdir = root.sweep_dir(key, f, c)
+    res = train(config, workdir) if run_missing else cached_results(workdir, config)
+    if run_missing:
+      print(f"sweep {key} lr×{f:.3g} {ROWS[key][3]}={c:g}: " + _short(res), flush=True)
+    out.append((f, c, res))
+  return out
+
+
+def _short(res):
+  if "failed" in res:
+    return "failed (" + res["failed"] + ")"
+  return f"linear {res['eval/linear/top1']:.4f} kNN {res['eval/knn/top1']:.4f}"
+
+
+def choose(points):
+  """The best finished, non-diverged sweep point by (val linear top-1, val kNN top-1); None if pending."""
+  if not points or any(r is None for _, _, r in points):
+    return None
+  ok = [(f, c, r) for f, c, r in points if "failed" not in r]
+  if not ok:
+    return None
+  return max(ok, key=lambda p: (p[2]["eval/linear/top1"], p[2]["eval/knn/top1"]))
+
+
+def final_runs(key, chosen, a, root, *, run_missing):
+  """[results or None] per seed of the row's test runs at the chosen point."""
+  cal = root.calibration(key, quick=a.quick, seconds=a.calibration_seconds, run_missing=False)
+  if chosen is None or cal is None:
+    return [None] * a.seeds
+  steps = budget_steps(key, cal, a.minutes, quick=a.quick)
+  out = []
+  for seed in range(a.seeds):
+    config = make_config(key, seed=seed, total_steps=steps, lr_factor=chosen[0], coef=chosen[1],
+                         val=False, quick=a.quick)
+    workdir = root.final_dir(key, seed)
+    res = train(config, workdir) if run_missing else cached_results(workdir, config)
+    if res is not None:
+      res = dict(res, **time_to_reach(workdir, cal, a, root, seed))
+      if run_missing:
+        print(f"final {key} seed {seed}: " + _short(res), flush=True)
+    out.append(res)
+  return out
+
+
+def time_to_reach(workdir, cal, a, root, seed) -> dict:
+  """Seconds of pre-training until the periodic kNN / online probe first reach the raw-pixel probes."""
+  ref_config_res = cached_results(root.reference_dir(seed), make_reference_config(seed, a.quick))
+  if ref_config_res is None or not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
+    return {}
+  records = run_plots.read_metrics(workdir)
+  out = {}
+  for name, key, target in (("knn", "eval/knn/top1", "pixels_knn/top1"),
+                            ("linear", "eval/online_probe/top1", "pixels_linear/top1")):
+    steps, values = run_plots.series(records, key)
+    hit = [s for s, v in zip(steps, values) if v >= ref_config_res[target]]
+    out[f"time_to_pixels_{name}"] = (hit[0] / cal["steps_per_second"]) if hit else None
+  return out
+
+
+def make_reference_config(seed, quick):
+  """The references' config: the common settings, both baselines on, the test split."""
+  config = make_config("vicreg", seed=seed, total_steps=1, lr_factor=1.0, coef=25.0, val=False,
+                       quick=quick)
+  with config.unlocked():
+    config.eval.pixel_baseline = True
+    config.eval.random_init_baseline = True
+  return config
+
+
+# ----------------------------------------------------------------------------
+# The markdown table
+# ----------------------------------------------------------------------------
+
+def _pct(values):
   values = [100 * v for v in values]
   if len(values) == 1:
     return f"{values[0]:.2f}"
   return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def learning_curve(workdir, key="eval/knn/top1"):
-  steps, values = run_plots.series(run_plots.read_metrics(workdir), key)
-  return steps / STEPS_PER_EPOCH, values
+def _stats(values):
+  values = [100 * v for v in values]
+  return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def plot_curves(curves, path):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(8, 5))
-  for i, (label, runs) in enumerate(curves.items()):
-    n = min(len(x) for x, _ in runs)
-    x = runs[0][0][:n]
-    y = 100 * np.mean([r[1][:n] for r in runs], axis=0)
-    ax.plot(x, y, marker="o", label=label, color=plt.cm.tab20(i % 20),
-            ls="--" if "upervised" in label else "-")
-  ax.set(xlabel="epoch", ylabel="kNN top-1 (%)", title="Fashion-MNIST test kNN top-1 (mean over seeds)")
-  ax.legend(fontsize=7, ncol=2)
-  fig.tight_layout()
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
+def _seconds(values, budget_s):
+  """'t' (mean over seeds that reached it) or '> budget' and the count that reached it."""
+  hit = [v for v in values if v is not None]
+  if not hit:
+    return f"> {budget_s:.0f}"
+  txt = f"{statistics.mean(hit):.0f}"
+  return txt if len(hit) == len(values) else f"{txt} ({len(hit)}/{len(values)} seeds)"
 
 
-def plot_spectra(spectra, path):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-  for ax, kind in zip(axes, ("embedding", "projection")):
-    for i, (label, sp) in enumerate(spectra.items()):
-      lam = np.asarray(sp[kind], np.float64)
-      ax.plot(np.arange(1, len(lam) + 1), np.log10(np.maximum(lam / lam[0], 1e-12)), label=label,
-              color=plt.cm.tab20(i % 20), ls="--" if "init" in label or "upervised" in label else "-")
-    ax.set(title=f"{kind} covariance spectrum (test set, seed 0)", xlabel="index",
-           ylabel="log10 eigenvalue / largest", ylim=(-8, 0.2))
-  axes[1].legend(fontsize=6, ncol=2)
-  fig.tight_layout()
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-
-
-def reading(table) -> list[str]:
-  """Comparisons computed from the table (so the text stays true when the table is rerun)."""
-  lin = {label: [100 * r["eval/linear/top1"] for r in results] for label, results, _ in table}
-  mean = {k: statistics.mean(v) for k, v in lin.items()}
-  sd = {k: statistics.stdev(v) if len(v) > 1 else 0.0 for k, v in lin.items()}
-  out = []
-  pixels = next((k for k in mean if k.startswith("Raw pixels")), None)
-  rand = next((k for k in mean if k.startswith("Random-init")), None)
-  ssl = [k for k in mean if k not in (pixels, rand) and not k.startswith("Supervised")]
-  ranked = sorted(ssl, key=lambda k: -mean[k])
-  out.append("* Linear top-1, best to worst: " + ", ".join(f"{k} {mean[k]:.2f}" for k in ranked) + ".")
-  if pixels:
-    above = [k for k in ranked if mean[k] - sd[k] > mean[pixels]]
-    out.append(f"* Above the raw-pixel probe ({mean[pixels]:.2f}) by more than one std: "
-               f"{', '.join(above) if above else 'none'}.")
-  if rand:
-    below = [k for k in ranked if mean[k] - sd[k] <= mean[rand]]
-    out.append(f"* Not above the random-init encoder ({mean[rand]:.2f}) by more than one std: "
-               f"{', '.join(below) if below else 'none'}.")
-  for base in ("SimCLR", "VICReg"):
-    if base in mean and f"{base} + PID" in mean:
-      d = mean[f"{base} + PID"] - mean[base]
-      pooled = ((sd[base] ** 2 + sd[f"{base} + PID"] ** 2) / 2) ** 0.5
-      out.append(f"* PID-SSL on {base}: {d:+.2f} points linear (pooled std {pooled:.2f}).")
-  out += [
+def render(rows, refs, a, root, elapsed_min) -> str:
+  budget_s = 60 * a.minutes
+  cals = root.calibrations()
+  demo = configs_util.load_config(DEMO_CONFIG, "runlocal" if a.quick else "")
+  lines = [
+      "# Fashion-MNIST: every ssljax method, one encoder, one wall-clock budget, tuned on validation",
       "",
-      "At two CPU epochs these are early-training numbers, not the papers' regime: a"
-      " random-init ConvNet already gives a strong probe on Fashion-MNIST and raw pixels"
-      " a stronger one, so the table ranks how fast each objective starts to shape the"
-      " features under one shared recipe (LARS 0.3, the Fashion-MNIST views), not the"
-      " methods' final quality. The supervised row uses the same SSL views and optimiser"
-      " for only two epochs and probes the 128-d backbone, so at this budget it is a"
-      " same-recipe reference rather than a true upper bound. Method hyper-parameters are"
-      " the papers' defaults and were not tuned for this scale; e.g. the pairwise-KL"
-      " entropy estimator has a fixed bandwidth, and when its value reaches the log N"
-      " ceiling (all pairwise KLs large; see the per-run loss plots) its gradient vanishes"
-      " and only the invariance term acts, which is the likely cause of its low row.",
+      f"Produced by `python experiments/fashion_mnist_table.py{' --quick' if a.quick else ''}`"
+      f" (last invocation {datetime.date.today()}, {elapsed_min:.0f} min) on a {os.cpu_count()}-core"
+      " CPU shared with other jobs; the protocol is the script's docstring. Every row:"
+      f" ConvNet {'-'.join(map(str, demo.model.encoder_kwargs.widths))} (the README demo's"
+      f" encoder), batch {demo.data.batch_size}, **{a.minutes:g} min of pre-training** (steps ="
+      " budget × the row's calibrated steps/s), learning rate × (1/3, 1, 3) and the main"
+      f" coefficient chosen by a {a.sweep_minutes:g}-min sweep on a validation split held out of"
+      " the training images (train[50000:]), then"
+      f" {a.seeds} seeds on the test split. Linear probe and kNN (k = 20, T = 0.1) on frozen"
+      " backbone embeddings of the 60k training images, top-1 on the 10k test images (mean ± std"
+      " over seeds). \"pending\": not computed yet (run the script again; it resumes).",
+      "",
+      "| method | chosen lr, coefficient | linear top-1 (%) | kNN top-1 (%) | eff. rank (embedding) |"
+      " images/s | steps | t → pixel kNN (s) | t → pixel linear (s, online probe) |",
+      "|---|---|---|---|---|---|---|---|---|",
   ]
+  means = {}
+  for key, (points, chosen, finals) in rows.items():
+    label, _, _, coef_name, paths, _ = ROWS[key]
+    cal = cals.get(key)
+    if chosen is None:
+      choice = "pending" if any(r is None for *_, r in points) else "all diverged"
+    else:
+      recipe = recipe_config(key, val=True, quick=a.quick)
+      choice = (f"lr {recipe.optim.base_lr * chosen[0]:.3g} (×{chosen[0]:.3g}), "
+                f"{coef_name} {chosen[1]:g}")
+    done = [r for r in finals if r is not None and "failed" not in r]
+    img_s = f"{cal['steps_per_second'] * demo.data.batch_size:.0f}" if cal else "pending"
+    steps = str(budget_steps(key, cal, a.minutes, quick=a.quick)) if cal else "pending"
+    if len(done) == len(finals) and done:
+      lin, knn = [r["eval/linear/top1"] for r in done], [r["eval/knn/top1"] for r in done]
+      er = statistics.mean(r["spectrum/embedding/effective_rank"] for r in done)
+      dim = int(done[0]["spectrum/embedding/dim"])
+      means[label] = (_stats(lin), _stats(knn))
+      cells = [_pct(lin), _pct(knn), f"{er:.1f} / {dim}",
+               _seconds([r.get("time_to_pixels_knn") for r in done], budget_s),
+               _seconds([r.get("time_to_pixels_linear") for r in done], budget_s)]
+    else:
+      failed = [r for r in finals if r is not None and "failed" in r]
+      cells = ["diverged" if failed else "pending"] * 5
+    lines.append(f"| {label} | {choice} | {cells[0]} | {cells[1]} | {cells[2]} | {img_s} | "
+                 f"{steps} | {cells[3]} | {cells[4]} |")
+  if refs and all(r is not None for r in refs):
+    for name, prefix, er_key in (("Random-init encoder", "random_init_",
+                                  "random_init_spectrum/embedding/effective_rank"),
+                                 ("Raw pixels (784-d)", "pixels_", None)):
+      lin = [r[f"{prefix}linear/top1"] for r in refs]
+      knn = [r[f"{prefix}knn/top1"] for r in refs]
+      means[name] = (_stats(lin), _stats(knn))
+      er = (f"{statistics.mean(r[er_key] for r in refs):.1f} / "
+            f"{int(refs[0]['random_init_spectrum/embedding/dim'])}" if er_key else "—")
+      lines.append(f"| {name} | — | {_pct(lin)} | {_pct(knn)} | {er} | — | 0 | — | — |")
+  else:
+    lines.append("| Random-init encoder | — | pending | pending | pending | — | 0 | — | — |")
+    lines.append("| Raw pixels (784-d) | — | pending | pending | — | — | 0 | — | — |")
+  lines += [
+      "",
+      "Effective rank: exp(entropy of the normalised eigenvalues) of the test-set backbone"
+      " embedding covariance (Roy & Vetterli 2007); low values mean dimensional collapse."
+      " images/s: the calibrated training throughput (augmentation + step, 2 views or SwAV's"
+      " multi-crop). t → pixel: seconds of pre-training (step / steps/s) at the first periodic"
+      f" evaluation (every 1/{EVALS_PER_FINAL_RUN} of the run, and the end) whose kNN top-1 (full"
+      " bank) or online linear probe reaches the raw-pixel kNN / linear probe of the same seed;"
+      f" \"> {budget_s:.0f}\": not within the budget.",
+      "",
+      "## Reading",
+      "",
+  ] + reading(means) + ["", "## Validation sweep (1 seed, train[:50000] → train[50000:])", "",
+                        "| method | coefficient | calibrated steps/s (load avg) | "
+                        "val linear / kNN top-1 (%) at lr × 1/3, 1, 3 |", "|---|---|---|---|"]
+  for key, (points, chosen, _) in rows.items():
+    cal = cals.get(key)
+    cal_txt = (f"{cal['steps_per_second']:.2f} ({cal['loadavg_1_5_15'][0]:.1f})" if cal
+               else "pending")
+    for coef in ROWS[key][5]:
+      cells = []
+      for f, c, r in points:
+        if c != coef:
+          continue
+        mark = "**" if chosen is not None and (f, c) == chosen[:2] else ""
+        cells.append("pending" if r is None else "diverged" if "failed" in r else
+                     f"{mark}{100 * r['eval/linear/top1']:.2f} / {100 * r['eval/knn/top1']:.2f}{mark}")
+      if cells:
+        lines.append(f"| {ROWS[key][0]} | {ROWS[key][3]} {coef:g} | {cal_txt} | {' · '.join(cells)} |")
+  lines += ["", "Bold: the chosen point (best validation linear top-1, kNN breaks ties)."]
+  return "\n".join(lines) + "\n"
+
+
+def reading(means) -> list[str]:
+  """Comparisons computed from the table, so the text stays true when it is rerun."""
+  pixels, rand = "Raw pixels (784-d)", "Random-init encoder"
+  ssl = [k for k in means if k not in (pixels, rand) and not k.startswith("Supervised")]
+  if not ssl:
+    return ["* No finished method row yet."]
+  ranked = sorted(ssl, key=lambda k: -means[k][0][0])
+  out = ["* Linear top-1, best to worst: "
+         + ", ".join(f"{k} {means[k][0][0]:.2f}" for k in ranked) + "."]
+  for base, name in ((pixels, "raw pixels"), (rand, "the random-init encoder")):
+    if base not in means:
+      out.append(f"* {name}: pending.")
+      continue
+    for i, probe in enumerate(("linear", "kNN")):
+      ref = means[base][i][0]
+      above = [k for k in ranked if means[k][i][0] - means[k][i][1] > ref]
+      out.append(f"* {probe} top-1 above {name} ({ref:.2f}) by more than one std: "
+                 f"{', '.join(above) if above else 'none'} ({len(above)} of {len(ranked)}).")
+  sup = next((k for k in means if k.startswith("Supervised")), None)
+  if sup:
+    best = ranked[0]
+    out.append(f"* Supervised reference: linear {means[sup][0][0]:.2f}, kNN {means[sup][1][0]:.2f};"
+               f" best SSL row ({best}) is {means[best][0][0] - means[sup][0][0]:+.2f} points linear"
+               " from it.")
+  for base in ("SimCLR", "VICReg"):
+    if base in means and f"{base} + PID" in means:
+      (m0, s0), (m1, s1) = means[base][0], means[f"{base} + PID"][0]
+      out.append(f"* PID-SSL on {base}: {m1 - m0:+.2f} points linear (pooled std "
+                 f"{((s0 ** 2 + s1 ** 2) / 2) ** 0.5:.2f}).")
   return out
 
 
-def main():
+def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--rows", default="", help=f"comma-separated rows to run (default all): {','.join(ROWS)}")
+  ap.add_argument("--phase", choices=("sweep", "final", "all", "report"), default="all",
+                  help="report: run nothing, rewrite the markdown from the cache")
+  ap.add_argument("--minutes", type=float, default=5.0, help="pre-training budget of a final run")
+  ap.add_argument("--sweep-minutes", type=float, default=2.5, help="... of a sweep run")
   ap.add_argument("--seeds", type=int, default=3)
-  ap.add_argument("--epochs", type=float, default=2.0)
-  ap.add_argument("--rows", default="", help="comma-separated config names to run (default: all)")
+  ap.add_argument("--calibration-seconds", type=float, default=20.0)
   ap.add_argument("--workroot", default="runs/fashion_mnist_table")
   ap.add_argument("--out", default=os.path.join(HERE, "results"))
-  ap.add_argument("--quick", action="store_true")
-  a = ap.parse_args()
-  seeds = 1 if a.quick else a.seeds
-  wanted = set(filter(None, a.rows.split(",")))
+  ap.add_argument("--quick", action="store_true",
+                  help="smoke: runlocal-sized model, 2-point sweeps, seconds-long budgets")
+  a = ap.parse_args(argv)
+  if a.quick:
+    a.minutes, a.sweep_minutes, a.calibration_seconds = 0.05, 0.05, 2.0
+    a.seeds = min(a.seeds, 2)
+    if a.workroot == ap.get_default("workroot"):
+      a.workroot += "_quick"
+  wanted = [k for k in a.rows.split(",") if k] or list(ROWS)
+  unknown = sorted(set(wanted) - set(ROWS))
+  if unknown:
+    ap.error(f"unknown rows {unknown}; valid: {', '.join(ROWS)}")
+  root = Cache(a.workroot)
+  t0 = time.time()
+
+  final = a.phase in ("final", "all")
+  refs = [reference(s, quick=a.quick, root=root) if final
+          else cached_results(root.reference_dir(s), make_reference_config(s, a.quick))
+          for s in range(a.seeds)]
+  rows = {}
+  for key in ROWS:  # every row, so the table shows what is cached and what is pending
+    points = sweep_points(key, a, root, run_missing=key in wanted and a.phase in ("sweep", "all"))
+    chosen = choose(points)
+    rows[key] = (points, chosen, final_runs(key, chosen, a, root, run_missing=key in wanted and final))
+
   os.makedirs(a.out, exist_ok=True)
-  stem = "fashion_mnist_quick" if a.quick else "fashion_mnist"
-  t_start = time.time()
-
-  rows = [r for r in TRAINED_ROWS if not wanted or r[1] in wanted]
-  results = {label: [] for label, _, _ in rows}
-  curves, spectra = {}, {}
-  # Seed-major order: after each pass over the rows the table is complete for
-  # that many seeds, so a cut-short table can be written with --seeds N from cache.
-  for seed in range(seeds):
-    for label, method, arg in rows:
-      workdir, res = run_trained(label, method, arg, seed=seed, epochs=a.epochs,
-                                 workroot=a.workroot, quick=a.quick)
-      results[label].append(res)
-      curves.setdefault(label, []).append(learning_curve(workdir))
-      if seed == 0:
-        with open(os.path.join(workdir, "spectrum.json"), encoding="utf-8") as f:
-          spectra[label] = json.load(f)
-      print(f"{label} seed {seed}: linear {res['eval/linear/top1']:.4f} "
-            f"kNN {res['eval/knn/top1']:.4f} ({res['wall_seconds']:.0f}s)", flush=True)
-  table = [(label, results[label], f"`{a.workroot}/{row_id(label)}_s*/plots/`")
-           for label, _, _ in rows]
-
-  if not wanted:
-    untrained = [run_untrained(seed=seed, quick=a.quick) for seed in range(seeds)]
-    table.append(("Random-init encoder (lower bound)", [u[0] for u in untrained], "—"))
-    spectra["Random-init encoder"] = {k: v.tolist() for k, v in untrained[0][1].items()}
-    table.append(("Raw pixels (linear / kNN on 784-d)", [u[2] for u in untrained], "—"))
-
-  curve_png, spectra_png = f"{stem}_curves.png", f"{stem}_spectra.png"
-  plot_curves(curves, os.path.join(a.out, curve_png))
-  plot_spectra(spectra, os.path.join(a.out, spectra_png))
-  cmd = "python experiments/fashion_mnist_table.py" + (" --quick" if a.quick else "") + (
-      f" --epochs {a.epochs:g}" if a.epochs != 2.0 else "") + (
-      f" --seeds {a.seeds}" if a.seeds != 3 and not a.quick else "")
-  lines = [
-      "# Fashion-MNIST: every ssljax method, one encoder, one budget",
-      "",
-      f"Produced by `{cmd}` on {datetime.date.today()}: a 2-core CPU shared with other jobs, so"
-      f" wall times are indicative (this invocation: {(time.time() - t_start) / 60:.0f} min; reused"
-      " runs keep their recorded time).",
-      "",
-      f"Setup: small ConvNet 32-64-128 (GAP → 128-d embedding), projector 1024 → 256 (method"
-      f" configs otherwise as in `configs/fashion_mnist/`), batch 256, LARS (base lr 0.3 × batch/256,"
-      f" cosine, 1 warm-up epoch), **{a.epochs:g} epochs** ({int(a.epochs * STEPS_PER_EPOCH)} steps),"
-      f" same Fashion-MNIST views for every row. Linear probe: 10 epochs SGD on the standardised"
-      f" frozen 60k-train embeddings; kNN: k = 20, T = 0.1, 60k bank. Top-1 on the 10k test"
-      f" images, mean ± std over {seeds} seed(s) (seed = init, data order and augmentation).",
-      "",
-      "| method | linear top-1 (%) | kNN top-1 (%) | eff. rank of projection cov. | wall time / run (s) | per-run plots |",
-      "|---|---|---|---|---|---|",
-  ]
-  for label, results, plots in table:
-    er = [r.get("spectrum/projection/effective_rank") for r in results]
-    er_txt = (f"{statistics.mean(er):.1f} / {int(results[0]['spectrum/projection/dim'])}"
-              if all(e is not None for e in er) else "—")
-    wall = statistics.mean(r["wall_seconds"] for r in results)
-    lines.append(f"| {label} | {mean_std([r['eval/linear/top1'] for r in results])} | "
-                 f"{mean_std([r['eval/knn/top1'] for r in results])} | {er_txt} | {wall:.0f} | {plots} |")
-  lines += [
-      "",
-      f"![kNN learning curves]({curve_png})",
-      "",
-      f"![covariance spectra]({spectra_png})",
-      "",
-      "Effective rank: exp(entropy of the normalised eigenvalues) of the test-set projection"
-      " covariance (Roy & Vetterli 2007); low values mean dimensional collapse. Wall time"
-      " includes compilation, the half-epoch evaluations and the final linear probe.",
-  ]
-  lines += ["", "## Reading", ""] + reading(table)
-  path = os.path.join(a.out, f"{stem}.md")
-  with open(path, "w", encoding="utf-8") as f:
-    f.write("\n".join(lines) + "\n")
+  path = os.path.join(a.out, "fashion_mnist_quick.md" if a.quick else "fashion_mnist.md")
+  workdir_lib.write_atomic(path, render(rows, refs, a, root, (time.time() - t0) / 60))
   print(f"wrote {path}")
 
 

@@ -168,8 +168,7 @@ def test_missing_config_file_lists_alternatives():
     configs_util.load_config("configs/fashion_mnist/nope.py")
 
 
-def test_fashion_mnist_table_rows_load():
-  """Every row of experiments/fashion_mnist_table.py resolves to a valid config."""
+def _table_module():
   import importlib.util
   import os
   path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -177,10 +176,35 @@ def test_fashion_mnist_table_rows_load():
   spec = importlib.util.spec_from_file_location("fashion_mnist_table", path)
   table = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(table)
-  ids = set()
-  for label, method, arg in table.TRAINED_ROWS:
-    c = table.make_config(method, arg, seed=1, epochs=2.0, quick=False)
-    assert c.seed == 1 and c.model.encoder_kwargs.widths == (32, 64, 128), label
-    assert c.num_epochs == 2.0 and c.data.batch_size == 256, label
-    ids.add(table.row_id(label))
-  assert len(ids) == len(table.TRAINED_ROWS)  # distinct run directories
+  return table
+
+
+def test_fashion_mnist_table_rows_load():
+  """Every row and sweep point of experiments/fashion_mnist_table.py is a valid config of one recipe."""
+  table = _table_module()
+  demo = configs_util.load_config(table.DEMO_CONFIG)
+  ssl_files = {f[:-3] for f in os.listdir(os.path.join(configs_util.REPO_ROOT, "configs",
+                                                        "fashion_mnist"))}
+  assert {row[1] for row in table.ROWS.values()} == ssl_files  # every config file has a row
+  for key, (label, _, _, _, paths, values) in table.ROWS.items():
+    recipe = table.recipe_config(key, val=False, quick=False)
+    for lr_factor, coef in table.grid(key, quick=False):
+      for val in (True, False):
+        c = table.make_config(key, seed=1, total_steps=900, lr_factor=lr_factor, coef=coef,
+                              val=val, quick=False)
+        if val and lr_factor == 1.0 and coef == values[0]:
+          setup_lib.build(c)  # loss-term keys, presets and optimiser resolve
+        assert c.seed == 1 and c.total_steps == 900, label
+        assert c.model.encoder_kwargs.widths == demo.model.encoder_kwargs.widths, label
+        assert c.data.batch_size == demo.data.batch_size, label
+        assert c.data.validation_holdout == (10000 if val else 0), label
+        assert c.optim.base_lr == pytest.approx(recipe.optim.base_lr * lr_factor), label
+        for path in paths:
+          node = c
+          for part in path.split("."):
+            node = node[part]
+          assert node == coef, (label, path)
+        # warm-up: 10 % of this run, in epochs of its training split
+        spe = (60000 - c.data.validation_holdout) // c.data.batch_size
+        assert c.optim.warmup_epochs * spe == pytest.approx(90), label
+    assert len(set(values)) == len(values) >= 2, label

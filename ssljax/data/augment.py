@@ -276,6 +276,19 @@ def random_resized_crop(key: jax.Array, image: jax.Array, *, output_size: int,
   return jnp.clip(out, 0.0, 1.0)
 
 
+def random_pad_crop(key: jax.Array, image: jax.Array, *, pad: int) -> jax.Array:
+  """Zero-pads ``pad`` pixels on every side, then crops the original size at a random offset.
+
+  The standard supervised CIFAR / Fashion-MNIST translation (torchvision
+  ``RandomCrop(size, padding=pad)``): a shift of up to ``pad`` pixels each way.
+  """
+  _check_image(image, "random_pad_crop")
+  h, w, c = image.shape
+  top, left = jax.random.randint(key, (2,), 0, 2 * pad + 1)
+  padded = jnp.pad(image, ((pad, pad), (pad, pad), (0, 0)))
+  return jax.lax.dynamic_slice(padded, (top, left, 0), (h, w, c))
+
+
 def random_flip(key: jax.Array, image: jax.Array, *, prob: float = 0.5) -> jax.Array:
   """Left-right flip with probability ``prob``."""
   _check_image(image, "random_flip")
@@ -421,6 +434,7 @@ class ViewConfig:
     blur_padding: ``'zeros'`` (BYOL), ``'reflect'`` or ``'edge'``.
     solarize_prob: solarisation probability.
     solarize_threshold: solarisation threshold.
+    pad_crop: > 0: after the crop / resize, `random_pad_crop` with this padding.
   """
 
   output_size: int
@@ -442,6 +456,7 @@ class ViewConfig:
   blur_padding: str = "zeros"
   solarize_prob: float = 0.0
   solarize_threshold: float = 0.5
+  pad_crop: int = 0
 
   def __post_init__(self):
     # Lists (from configs / JSON) -> tuples, so the config stays hashable.
@@ -451,6 +466,8 @@ class ViewConfig:
         if len(v) != 2:
           raise ValueError(f"ViewConfig.{name} must have 2 entries, got {v!r}.")
         object.__setattr__(self, name, (float(v[0]), float(v[1])))
+    if self.pad_crop < 0:
+      raise ValueError(f"ViewConfig.pad_crop must be >= 0, got {self.pad_crop}.")
     if int(self.output_size) < 1:
       raise ValueError(f"ViewConfig.output_size must be positive, got {self.output_size}.")
     object.__setattr__(self, "output_size", int(self.output_size))
@@ -671,6 +688,23 @@ def multicrop_view_configs(global_size: int, *, local_size: int, num_local: int,
           + (crop(local_size, local_scale),) * num_local)
 
 
+def supervised_view_configs(output_size: int, *, pad: int = 2) -> tuple[ViewConfig, ViewConfig]:
+  """The light supervised augmentation: random crop with ``pad``-pixel zero padding + flip.
+
+  The usual supervised recipe for small images (e.g. torchvision
+  ``RandomCrop(28, padding=2)`` + ``RandomHorizontalFlip()``); no colour,
+  blur or scale changes. Two independent views, as every preset.
+
+  Example:
+    >>> v1, v2 = supervised_view_configs(28)
+    >>> v1.pad_crop, v1.crop_scale, v1.flip_prob, v1.jitter_prob
+    (2, None, 0.5, 0.0)
+  """
+  view = ViewConfig(output_size=output_size, crop_scale=None, pad_crop=pad, jitter_prob=0.0,
+                    grayscale_prob=0.0, blur_prob=0.0, solarize_prob=0.0)
+  return view, view
+
+
 def linear_probe_view_config(output_size: int) -> ViewConfig:
   """Training view of the linear probe: random resized crop + flip only (BYOL eval)."""
   return ViewConfig(output_size=output_size, jitter_prob=0.0, grayscale_prob=0.0,
@@ -701,6 +735,7 @@ def augment_image(key: jax.Array, image: jax.Array, config: ViewConfig,
     probs = [getattr(config, f) for f in _PROB_FIELDS]
   p_flip, p_jit, p_gray, p_blur, p_sol = (probs[i] for i in range(5))
   k_crop, k_flip, k_jit, k_gray, k_blur, k_sol = jax.random.split(key, 6)
+  k_pad = jax.random.fold_in(k_crop, 1)  # a seventh key without changing the six above
   s = config.output_size
   if config.crop_scale is not None:
     x = random_resized_crop(k_crop, image, output_size=s, scale=config.crop_scale,
@@ -712,6 +747,8 @@ def augment_image(key: jax.Array, image: jax.Array, config: ViewConfig,
                                   antialias=config.antialias), 0.0, 1.0)
   else:
     x = image
+  if config.pad_crop > 0:
+    x = random_pad_crop(k_pad, x, pad=config.pad_crop)
   if config.flip_prob > 0:
     x = random_flip(k_flip, x, prob=p_flip)
   if config.jitter_prob > 0:

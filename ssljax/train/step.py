@@ -200,12 +200,14 @@ def _plain_views(size):
 
 
 # config.data.augmentation -> views(size): BYOL's asymmetric views, the lighter
-# variant for small grayscale images, resize only (debugging, ablations), and
+# variant for small grayscale images, resize only (debugging, ablations), the
+# light supervised augmentation (random pad-crop + flip), and
 # the published recipes of `augment.PAPER_VIEW_PRESETS`.
 VIEW_PRESETS = {
     "byol": augment.byol_view_configs,
     "fashion_mnist": lambda size: augment.byol_view_configs(size, dataset="fashion_mnist"),
     "none": _plain_views,
+    "supervised": augment.supervised_view_configs,  # pad-2 random crop + flip (supervised row)
     **{name: (lambda size, name=name: augment.paper_view_configs(name, size))
        for name in augment.PAPER_VIEW_PRESETS},
     # SwAV's multi-crop (the 2 global crops first): ImageNet 2x224 + 6x96 (local

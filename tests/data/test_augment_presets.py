@@ -133,3 +133,30 @@ def test_presets_augment_a_batch(name, size):
     assert float(jnp.min(v)) >= -2.0 - 1e-5 and float(jnp.max(v)) <= 2.0 + 1e-5
   # Different keys per view: the two views differ.
   assert float(jnp.max(jnp.abs(out[0] - out[1]))) > 0.0
+
+
+def test_random_pad_crop_is_a_zero_filled_shift_of_at_most_pad():
+  """Every output equals the image shifted by (dy, dx) in [-pad, pad]², zeros shifted in (NumPy)."""
+  pad, size = 2, 9
+  image = np.random.default_rng(0).random((size, size, 1)).astype(np.float32) + 0.5  # no zeros
+  padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))
+  shifts = {(dy, dx): padded[pad + dy:pad + dy + size, pad + dx:pad + dx + size]
+            for dy in range(-pad, pad + 1) for dx in range(-pad, pad + 1)}
+  seen = set()
+  for i in range(200):
+    out = np.asarray(A.random_pad_crop(jax.random.key(i), jnp.asarray(image), pad=pad))
+    match = [s for s, ref in shifts.items() if np.array_equal(out, ref)]
+    assert len(match) == 1, i
+    seen.add(match[0])
+  assert len(seen) == (2 * pad + 1) ** 2  # every shift is reachable
+
+
+def test_supervised_preset_is_pad_crop_and_flip_only():
+  views = step_lib.view_configs(ml_collections.ConfigDict({"image_size": 28, "augmentation": "supervised"}))
+  assert len(views) == 2
+  for v in views:
+    assert (v.output_size, v.crop_scale, v.pad_crop, v.flip_prob) == (28, None, 2, 0.5)
+    assert v.jitter_prob == v.grayscale_prob == v.blur_prob == v.solarize_prob == 0.0
+  x = jnp.asarray(np.random.default_rng(1).integers(0, 256, (4, 28, 28, 1)), jnp.uint8)
+  out = A.augment_views(jax.random.key(0), x, views, mean=(0.5,), std=(0.25,))
+  assert [o.shape for o in out] == [(4, 28, 28, 1)] * 2

@@ -1,0 +1,56 @@
+"""Smoke test of ``experiments/fashion_mnist_table.py --quick`` on two rows (issue #14).
+
+Runs the whole pipeline as a command (calibration, validation sweep, choice,
+test-split seeds, references, the markdown) into a temporary work root, then
+runs it again to check that every run is reused from the cache (no training,
+same table) and that rows that were not asked for are marked pending.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(tmp_path, *extra):
+  args = ["--quick", "--rows", "vicreg,supervised", "--out", str(tmp_path / "out"),
+          "--workroot", str(tmp_path / "runs"), *extra]
+  proc = subprocess.run([sys.executable, os.path.join("experiments", "fashion_mnist_table.py"),
+                         *args], cwd=ROOT, capture_output=True, text=True, timeout=1500,
+                        check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(tmp_path / "out" / "fashion_mnist_quick.md", encoding="utf-8") as f:
+    return proc.stdout, f.read()
+
+
+@pytest.mark.slow  # trains 8 tiny runs in a subprocess (minutes on 2 cores)
+def test_quick_table_runs_caches_and_marks_pending(tmp_path):
+  out1, md1 = _run(tmp_path)
+  assert "calibrated vicreg" in out1 and "sweep vicreg" in out1 and "final supervised seed 1" in out1
+  table = md1.split("## Reading")[0]  # the main table (the sweep table repeats the labels)
+  rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines()
+          if line.startswith("| ")}
+  for label in ("VICReg", "Supervised (cross-entropy, light aug.)", "Random-init encoder",
+                "Raw pixels (784-d)"):
+    assert "pending" not in rows[label], rows[label]
+    assert " ± " in rows[label], rows[label]  # 2 seeds in quick mode
+  assert "pending" in rows["SimCLR"] and "pending" in rows["CorInfoMax"]
+  assert "## Reading" in md1 and "above raw pixels" in md1
+  cal = json.loads((tmp_path / "runs" / "calibration.json").read_text())
+  assert set(cal) == {"vicreg", "supervised"} and cal["vicreg"]["steps_per_second"] > 0
+  # The test split is only read by the final runs: every sweep run evaluates on the hold-out.
+  for config_path in (tmp_path / "runs" / "sweep").glob("*/*/config.json"):
+    assert json.loads(config_path.read_text())["data"]["validation_holdout"] == 10000
+  for config_path in (tmp_path / "runs" / "final").glob("*/config.json"):
+    assert json.loads(config_path.read_text())["data"]["validation_holdout"] == 0
+
+  out2, md2 = _run(tmp_path)
+  assert "calibrated" not in out2 and "sweep vicreg" in out2  # reused, reported again
+  strip = lambda md: [l for l in md.splitlines() if not l.startswith("Produced by")]
+  assert strip(md2) == strip(md1)
