@@ -26,7 +26,9 @@ both modes, so it never scales with the device count.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -34,6 +36,7 @@ import optax
 from jax.sharding import PartitionSpec as P
 
 from ssljax import config as config_lib
+from ssljax import errors
 from ssljax import parallel
 from ssljax.data import augment
 from ssljax.train import network as network_lib
@@ -221,9 +224,22 @@ VIEW_PRESETS = {
 
 
 def view_configs(data_cfg):
-  """The augmentation of each view: ``VIEW_PRESETS[config.data.augmentation](image_size)``."""
+  """The augmentation of each view: ``VIEW_PRESETS[config.data.augmentation](image_size)``.
+
+  ``config.data.crop_scale`` (when set) replaces the random-resized-crop area
+  range of every view that crops (a multi-crop preset's local crops included).
+  """
   preset = config_lib.choose(VIEW_PRESETS, data_cfg.augmentation, "config.data.augmentation")
-  return preset(data_cfg.image_size)
+  views = preset(data_cfg.image_size)
+  scale = data_cfg.get("crop_scale")
+  if scale is not None:
+    lo, hi = (float(v) for v in scale)
+    if not 0.0 < lo <= hi <= 1.0:
+      raise errors.ConfigError(f"config.data.crop_scale={tuple(scale)} must be (lo, hi) with "
+                               "0 < lo <= hi <= 1 (fractions of the image area).")
+    views = tuple(v if v.crop_scale is None else dataclasses.replace(v, crop_scale=(lo, hi))
+                  for v in views)
+  return views
 
 
 def _all_finite(tree) -> jax.Array:

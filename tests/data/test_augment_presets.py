@@ -15,6 +15,8 @@ difference is bounded (measured 0.002 to 0.005 for sigma in [0.5, 2]; bound
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -160,3 +162,23 @@ def test_supervised_preset_is_pad_crop_and_flip_only():
   x = jnp.asarray(np.random.default_rng(1).integers(0, 256, (4, 28, 28, 1)), jnp.uint8)
   out = A.augment_views(jax.random.key(0), x, views, mean=(0.5,), std=(0.25,))
   assert [o.shape for o in out] == [(4, 28, 28, 1)] * 2
+
+
+def test_config_crop_scale_overrides_every_cropping_view_and_rejects_bad_ranges():
+  from ssljax import configs_util, errors
+  from ssljax.train import step as step_lib
+  config = configs_util.load_config("configs/fashion_mnist/corinfomax.py", "runlocal")
+  default = step_lib.view_configs(config.data)
+  assert {v.crop_scale for v in default} == {(0.2, 1.0)}
+  with config.unlocked():
+    config.data.crop_scale = (0.5, 1.0)
+  views = step_lib.view_configs(config.data)
+  assert [v.crop_scale for v in views] == [(0.5, 1.0)] * len(default)
+  # Nothing else of the preset changes.
+  assert [dataclasses.replace(v, crop_scale=None) for v in views] == [
+      dataclasses.replace(v, crop_scale=None) for v in default]
+  for bad in ((0.0, 1.0), (0.6, 0.5), (0.5, 1.2)):
+    with config.unlocked():
+      config.data.crop_scale = bad
+    with pytest.raises(errors.ConfigError, match="crop_scale"):
+      step_lib.view_configs(config.data)
