@@ -25,12 +25,12 @@ Each child builds ``configs/fashion_mnist/vicreg.py`` (one CPU device, as
 batches of the real training loader into memory, then runs the jitted step on
 them, so the input pipeline is not timed. Run::
 
-  python benchmarks/allocator.py                                  # 3 rounds, ~6 min on 2 cores
-  python benchmarks/allocator.py --rounds 4 --out experiments/results/allocator.md
-  python benchmarks/allocator.py --arms 'hugetlb=glibc.malloc.hugetlb=1' --rounds 2
+  python benchmarks/allocator.py                  # 3 rounds, 6 runs of ~1 min on 2 cores
+  python benchmarks/allocator.py --arms 'hugetlb=glibc.malloc.hugetlb=1' --rounds 3 \
+      --out experiments/results/allocator.md
 
-``--arms`` takes ``name=GLIBC_TUNABLES`` pairs separated by ``;`` (compared
-with the unset default, always the first arm).
+The arms are the unset default, ``ssljax.allocator.TUNABLES`` and any
+``--arms`` (``name=GLIBC_TUNABLES`` pairs separated by ``;``).
 """
 
 from __future__ import annotations
@@ -105,6 +105,10 @@ def child(warmup: int, steps: int) -> dict:
           "minflt_per_step": (r1.ru_minflt - r0.ru_minflt) / steps,
           "sys_s_per_step": (r1.ru_stime - r0.ru_stime) / steps,
           "user_s_per_step": (r1.ru_utime - r0.ru_utime) / steps,
+          # Waits (futex: a lock, the thread pool) and preemptions by other processes.
+          "vcsw_per_step": (r1.ru_nvcsw - r0.ru_nvcsw) / steps,
+          "ivcsw_per_step": (r1.ru_nivcsw - r0.ru_nivcsw) / steps,
+          "load1": os.getloadavg()[0],
           "loss": float(metrics["loss"]),
           "state_sha256": _state_digest(state),
           "devices": jax.device_count(), "backend": jax.default_backend()}
@@ -127,16 +131,18 @@ def table(arms: list[tuple[str, str | None]], results: dict[str, list[dict]],
           args) -> tuple[str, bool]:
   """The markdown table of medians, and whether every run ended in the same state."""
   keys = ("images_per_s", "images_per_cpu_s", "minflt_per_step", "sys_s_per_step",
-          "user_s_per_step", "step_s")
+          "user_s_per_step", "step_s", "vcsw_per_step", "ivcsw_per_step")
   base = {k: statistics.median(r[k] for r in results[DEFAULT]) for k in keys}
   lines = ["| arm | GLIBC_TUNABLES | images/s (median; runs) | × default | step (ms) | "
            "images / CPU-s | × default | minor faults / step | × default | "
-           "system CPU / step (ms) | user CPU / step (ms) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "system CPU / step (ms) | user CPU / step (ms) | voluntary / involuntary context "
+           "switches per step | load average (1 min) at each run's end |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
   for name, tunables in arms:
     rs = results[name]
     med = {k: statistics.median(r[k] for r in rs) for k in keys}
     runs = ", ".join(f"{r['images_per_s']:.0f}" for r in rs)
+    loads = ", ".join(f"{r['load1']:.1f}" for r in rs)
     lines.append(
         f"| {name} | `{tunables or '(unset)'}` | {med['images_per_s']:.0f} ({runs}) | "
         f"{med['images_per_s'] / base['images_per_s']:.2f} | {1e3 * med['step_s']:.0f} | "
@@ -144,7 +150,9 @@ def table(arms: list[tuple[str, str | None]], results: dict[str, list[dict]],
         f"{med['images_per_cpu_s'] / base['images_per_cpu_s']:.2f} | "
         f"{med['minflt_per_step']:.0f} | "
         f"{med['minflt_per_step'] / max(base['minflt_per_step'], 1e-9):.3f} | "
-        f"{1e3 * med['sys_s_per_step']:.1f} | {1e3 * med['user_s_per_step']:.0f} |")
+        f"{1e3 * med['sys_s_per_step']:.1f} | {1e3 * med['user_s_per_step']:.0f} | "
+        f"{med['vcsw_per_step']:.0f} / {med['ivcsw_per_step']:.0f} | "
+        f"{loads} |")
   digests = {(r["loss"], r["state_sha256"]) for rs in results.values() for r in rs}
   same = len(digests) == 1
   loss, digest = next(iter(digests))
@@ -162,19 +170,16 @@ def main():
   ap.add_argument("--warmup", type=int, default=5, help="untimed steps (the first compiles)")
   ap.add_argument("--steps", type=int, default=40, help="timed steps per run")
   ap.add_argument("--rounds", type=int, default=3, help="runs per arm, interleaved")
-  ap.add_argument("--arms", default="", help="'name=TUNABLES;...' (default: ssljax.allocator's)")
+  ap.add_argument("--arms", default="", help="more arms to compare, 'name=TUNABLES;...'")
   ap.add_argument("--out", default="", help="also write the markdown report here")
   args = ap.parse_args()
   if args.child:
     print(json.dumps(child(args.warmup, args.steps)))
     return
-  if args.arms:
-    extra = [tuple(a.split("=", 1)) for a in args.arms.split(";") if a]
-  else:
-    sys.path.insert(0, ROOT)
-    from ssljax import allocator
-    extra = [("ssljax", allocator.TUNABLES)]
-  arms = [(DEFAULT, None), *extra]
+  sys.path.insert(0, ROOT)
+  from ssljax import allocator
+  extra = [tuple(a.split("=", 1)) for a in args.arms.split(";") if a]
+  arms = [(DEFAULT, None), ("ssljax", allocator.TUNABLES), *extra]
   results: dict[str, list[dict]] = {name: [] for name, _ in arms}
   load0, t0 = os.getloadavg(), time.time()
   for i in range(args.rounds):
