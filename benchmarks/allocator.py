@@ -25,7 +25,7 @@ Each child builds ``configs/fashion_mnist/vicreg.py`` (one CPU device, as
 batches of the real training loader into memory, then runs the jitted step on
 them, so the input pipeline is not timed. Run::
 
-  python benchmarks/allocator.py                  # 3 rounds, 6 runs of ~1 min on 2 cores
+  python benchmarks/allocator.py                  # 3 rounds: 6 runs of 1-3 min on 2 cores
   python benchmarks/allocator.py --arms 'hugetlb=glibc.malloc.hugetlb=1' --rounds 3 \
       --out experiments/results/allocator.md
 

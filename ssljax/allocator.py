@@ -7,8 +7,8 @@ threshold (at most 32 MiB) with a fresh ``mmap`` and returns it with
 and the kernel zeroes every page: ~38.5 k minor page faults and 65-100 ms of
 system time per step on a 2-core CPU. ``GLIBC_TUNABLES`` (``TUNABLES``)
 makes malloc serve such blocks from the main heap and keep it (one arena, no
-``mmap``, a large trim threshold), backed by transparent huge pages: ~3 faults
-and ~4 ms of system time per step, the same results bit for bit
+``mmap``, a large trim threshold), backed by transparent huge pages: 0-3 faults
+and 2-15 ms of system time per step, the same results bit for bit
 (``docs/performance.md``; ``benchmarks/allocator.py`` measures it). The cost:
 the process keeps its peak heap, and every thread's ``malloc`` shares one
 arena.
