@@ -7,7 +7,10 @@ A config file may take an argument after a colon:
 the effective config (after the overrides) as JSON and exits.
 
 Compiled programs are cached on disk across runs (`enable_compilation_cache`;
-``SSLJAX_COMPILATION_CACHE=off`` disables it).
+``SSLJAX_COMPILATION_CACHE=off`` disables it). On Linux/glibc the command
+re-execs itself once with ``GLIBC_TUNABLES`` set, unless that is already set
+(`ssljax.allocator`: XLA:CPU's scratch memory stays mapped across steps;
+``SSLJAX_NO_REEXEC=1`` turns it off; ``--debug`` prints the setting).
 
 Rerunning the same command resumes from the latest intact checkpoint in
 ``--workdir``; ``--mode=evaluate`` runs the offline linear probe and kNN on
@@ -25,6 +28,8 @@ import traceback
 
 from absl import app, flags
 from ml_collections import config_flags
+
+from ssljax import allocator
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/...).",
                                           lock_config=True)
@@ -121,6 +126,8 @@ def _load_config():
 def main(argv):
   if len(argv) > 1:
     _user_error(f"unexpected arguments {argv[1:]}. Flags are written --name=value.")
+  if _DEBUG.value:
+    print(f"[ssljax] {allocator.describe()}", file=sys.stderr)
   if _PRINT_CONFIG.value and _CONFIG.value is not None:
     print(_load_config().to_json_best_effort(indent=2))
     return
@@ -165,4 +172,5 @@ def run():
 
 
 if __name__ == "__main__":
+  allocator.maybe_reexec()  # glibc reads GLIBC_TUNABLES only at start-up; before JAX is imported
   run()
