@@ -199,13 +199,13 @@ def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
 
   def complete(done, *, closing=False):
     """Host side of a finished step ``(s, device metrics)``: NaN check, log record, bar."""
+    nonlocal t_log, steps_logged
     if done is None:
       return
     s, metrics = done
     loss, nonfinite = _host((metrics["loss"], metrics["nonfinite_steps"]))  # waits for step s
     if int(nonfinite):
       _raise_nonfinite(s, ckpt, writer, _host(metrics))
-    nonlocal t_log, steps_logged
     steps_logged += 1
     if s % config.log_every_steps == 0 or s == total_steps:
       m = _host(metrics)
@@ -267,13 +267,15 @@ def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
                                   "pid_pseudo_labels": _encode_labels(pseudo)}, force=True)
         if preempted or stop_now:
           ckpt.wait()
-          bar = _close(bar)
+          if bar is not None:
+            bar.close()
           writer.close()
           say(f"stopping at step {step} ({'pre-emption' if preempted else 'stop_after_steps'}); "
               "the checkpoint is saved, rerun the same command to resume")
           return {"stopped_at_step": step}
   finally:
-    bar = _close(bar)
+    if bar is not None:
+      bar.close()  # idempotent; the final bar is drawn here, once
   if step > start_step:
     seconds = time.time() - t_start
     say(f"pretrain done: {step - start_step} steps in {_duration(seconds)} "
@@ -302,11 +304,13 @@ def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
 class LateMetrics:
   """Holds the last dispatched step's device metrics until the next step is dispatched.
 
-  The host reads a step's metrics one step late, as nanodo's train loop does:
-  after dispatching step ``t`` it fetches step ``t - 1``'s, which blocks only
-  until that step is done while ``t`` runs. So the device is never idle
-  between steps, dispatch never runs more than one step ahead, and the
-  progress bar counts completed steps.
+  The host reads a step's metrics one step late, as the train loop of nanodo
+  (``google-deepmind/nanodo``, ``nanodo/train.py``) does: after dispatching
+  step ``t`` it fetches step ``t - 1``'s, which blocks only until that step is
+  done while ``t`` runs. `_train_and_evaluate` fetches every step's loss and
+  non-finite count this way, so the device is never idle between steps,
+  dispatch never runs more than one step ahead, every step is checked for
+  NaN/Inf, and the progress bar counts completed steps.
 
   Example:
     >>> late = LateMetrics()
@@ -330,13 +334,6 @@ class LateMetrics:
     """Returns and forgets the pending pair (``None`` if there is none)."""
     done, self._pending = self._pending, None
     return done
-
-
-def _close(bar):
-  """Closes a tqdm bar once (it draws its final state on close); returns ``None``."""
-  if bar is not None:
-    bar.close()
-  return None
 
 
 def _duration(seconds: float) -> str:
