@@ -1,4 +1,7 @@
-"""Install ssljax: `pip install -e .[test]` (add `[tf]` for TensorFlow-backed TFDS paths)."""
+"""Install ssljax: `pip install -e .[test]`.
+
+Add `[notebook]` for JupyterLab and TensorBoard, `[tf]` for TensorFlow-backed TFDS paths.
+"""
 
 from setuptools import find_packages, setup
 
@@ -35,6 +38,10 @@ EXTRAS = {
     # libjpeg-turbo decoding at n/8 scales for the ImageNet host crops (ssljax/data/crops.py);
     # without it Pillow decodes (~10 % slower decode, scales 1, 1/2, 1/4, 1/8 only).
     "jpeg": ["simplejpeg>=1.7"],
+    # Opening experiments/notebooks/quickstart.ipynb (`jupyter lab`) and a run's
+    # tensorboard/ folder (`tensorboard --logdir runs`); the notebook itself
+    # needs only the core install.
+    "notebook": ["jupyterlab>=4.2", "tensorboard>=2.17"],
 }
 
 setup(

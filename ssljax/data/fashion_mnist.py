@@ -25,11 +25,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from typing import Optional
 
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging as absl_logging
 
 from ssljax.data.idx import read_idx
 
@@ -140,6 +143,14 @@ class FashionMnistIdx(tfds.core.GeneratorBasedBuilder):
         citation=_CITATION,
     )
 
+  # TFDS prints "Downloading and preparing dataset Unknown size ..." and
+  # "... Subsequent calls will reuse this data." on stdout; nothing is downloaded.
+  def _log_download_bytes(self) -> None:
+    pass
+
+  def _log_download_done(self) -> None:
+    pass
+
   def _split_generators(self, dl_manager):
     del dl_manager  # Nothing is downloaded.
     idx_files(self._idx_dir)  # Fail early, with the install hint.
@@ -167,9 +178,30 @@ def prepare_fashion_mnist(data_dir: Optional[str] = None, *,
   Raises:
     FileNotFoundError: if not prepared yet and the IDX files are missing.
   """
-  builder = FashionMnistIdx(data_dir=data_dir, idx_dir=idx_dir, file_format="array_record")
-  if not builder.is_prepared():
-    idx_files(idx_dir)  # Raise the helpful error before TFDS creates folders.
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  with _quiet_tfds():
+    builder = FashionMnistIdx(data_dir=data_dir, idx_dir=idx_dir, file_format="array_record")
+    if not builder.is_prepared():
+      idx_files(idx_dir)  # Raise the helpful error before TFDS creates folders.
+      print(f"[ssljax] preparing Fashion-MNIST in {builder.data_dir} (once, ~15 s)",
+            file=sys.stderr, flush=True)
+      builder.download_and_prepare(
+          download_config=tfds.download.DownloadConfig(try_download_gcs=False))
   return builder
+
+
+@contextlib.contextmanager
+def _quiet_tfds():
+  """No TFDS progress bars or warnings while the builder is checked and built (~15 s).
+
+  TFDS's nested bars leave cursor-up codes in logs, and its "has no
+  dataset_info.json" warnings describe the folder it has not written yet.
+  """
+  bars = getattr(tfds.core.utils.tqdm_utils, "_active", True)  # TFDS has no getter
+  verbosity = absl_logging.get_verbosity()
+  tfds.display_progress_bar(False)
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  try:
+    yield
+  finally:
+    absl_logging.set_verbosity(verbosity)
+    tfds.display_progress_bar(bars)

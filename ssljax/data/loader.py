@@ -158,6 +158,10 @@ def _tfds_data_source(info: DatasetInfo, split: str, data_dir: Optional[str], **
   import tensorflow_datasets as tfds  # Heavy import: only when TFDS data is used.
 
   datasets_lib.register_local_builder(info.tfds_name)  # ssljax's own TFDS builders
+  # Those (Fashion-MNIST from the Debian IDX files, Tiny-ImageNet from its
+  # folder) are built offline on first use, before TFDS looks into the data dir
+  # (a no-op once built); FileNotFoundError says where the raw files go.
+  local = datasets_lib.prepare_local_builder(info.tfds_name, data_dir)
   try:
     return tfds.data_source(info.tfds_name, split=split, data_dir=data_dir, download=False,
                             **kwargs)
@@ -165,14 +169,8 @@ def _tfds_data_source(info: DatasetInfo, split: str, data_dir: Optional[str], **
     first_error = e
   # Work out whether the data is missing or something else went wrong.
   builder = tfds.builder(info.tfds_name, data_dir=data_dir)
-  if builder.is_prepared():
+  if local or builder.is_prepared():
     raise first_error
-  # ssljax's own builders (Fashion-MNIST from the Debian IDX files, Tiny-ImageNet
-  # from its folder) are built offline on first use; FileNotFoundError says
-  # where the raw files go when they are missing.
-  if datasets_lib.prepare_local_builder(info.tfds_name, data_dir):
-    return tfds.data_source(info.tfds_name, split=split, data_dir=data_dir, download=False,
-                            **kwargs)
   raise DatasetNotPreparedError(
       f"Dataset {info.name!r} (TFDS {info.tfds_name!r}, split {split!r}) is not prepared in "
       f"{builder.data_dir}. {datasets_lib.prepare_instructions(info, data_dir)}") from first_error

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
+from tqdm import tqdm
 
 from ssljax import errors
 from ssljax import parallel
@@ -134,9 +135,13 @@ def make_train_loader(run: setup_lib.RunSetup):
 
 
 def say(message: str) -> None:
-  """A message users must see (resume, fall-back, pre-emption): stderr, process 0."""
+  """A message users must see (resume, fall-back, a phase's end): one line on stderr, process 0.
+
+  Written through tqdm, which lifts an open progress bar above the line.
+  """
   if jax.process_index() == 0:
-    print(f"[ssljax] {message}", file=sys.stderr, flush=True)
+    tqdm.write(f"[ssljax] {message}", file=sys.stderr)
+    sys.stderr.flush()
 
 
 def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
@@ -187,64 +192,96 @@ def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
                                       image_size=config.data.image_size, mesh=mesh)
   bar = None
   if progress:
-    from tqdm import tqdm
-    bar = tqdm(total=total_steps, initial=step, desc="pretrain", unit="step", dynamic_ncols=True)
+    bar = tqdm(total=total_steps, initial=step, desc="pretrain", unit="step", dynamic_ncols=True,
+               leave=True)
+  late = LateMetrics()
+  batch_size = config.data.batch_size
+
+  def complete(done, *, closing=False):
+    """Host side of a finished step ``(s, device metrics)``: NaN check, log record, bar."""
+    nonlocal t_log, steps_logged
+    if done is None:
+      return
+    s, metrics = done
+    loss, nonfinite = _host((metrics["loss"], metrics["nonfinite_steps"]))  # waits for step s
+    if int(nonfinite):
+      _raise_nonfinite(s, ckpt, writer, _host(metrics))
+    steps_logged += 1
+    if s % config.log_every_steps == 0 or s == total_steps:
+      m = _host(metrics)
+      del m["nonfinite_steps"]  # checked above; the run stops on any
+      dt = time.time() - t_log
+      m["lr"] = float(run.schedule(s))
+      m["steps_per_second"] = steps_logged / dt
+      m["images_per_second"] = steps_logged * batch_size / dt
+      m["epoch"] = s / run.steps_per_epoch
+      writer.write(s, m)
+      t_log, steps_logged = time.time(), 0
+    if bar is not None:
+      rate = bar.format_dict["rate"]  # tqdm's smoothed completed steps per second
+      bar.set_postfix_str(f"loss {float(loss):.4f}" + (f", {rate * batch_size:,.0f} img/s"
+                                                        if rate else ""), refresh=False)
+      if closing:
+        bar.n = s  # close() draws the final bar, once
+      else:
+        bar.update(s - bar.n)
 
   last_eval = {}
-  t0, steps_timed = time.time(), 0
-  with _SigtermFlag() as sigterm:
-    while step < total_steps:
-      if step in refresh_at:
-        pseudo = compute_pseudo_labels(run, state, embed_fn, previous=pseudo)
-        writer.write(step, {"pid/refreshed": 1.0})
-      batch = next(data_it)
-      index = batch.pop("index")
-      if config.pid.enabled:
-        batch["pseudo_label"] = (pseudo[index] if pseudo is not None
-                                 else np.zeros_like(batch["label"]))
-      global_batch = {k: evaluation.to_global(mesh, v) for k, v in batch.items()}
-      state, metrics = jitted(state, global_batch, rng)
-      step += 1
-      steps_timed += 1
-      if bar is not None:
-        bar.update(1)
-      is_last = step == total_steps
-      if step % config.log_every_steps == 0 or is_last:
-        m = _host(metrics)
-        if int(_host(state.nonfinite_steps)):
-          _raise_nonfinite(step, ckpt, writer, m)
-        dt = time.time() - t0
-        m["lr"] = float(run.schedule(step))
-        m["steps_per_second"] = steps_timed / dt
-        m["images_per_second"] = steps_timed * config.data.batch_size / dt
-        m["epoch"] = step / run.steps_per_epoch
-        writer.write(step, m)
-        if bar is not None:
-          bar.set_postfix(loss=f"{float(m['loss']):.4f}", img_s=f"{m['images_per_second']:.0f}")
-        t0, steps_timed = time.time(), 0
-      if monitor is not None and (step % config.pid_monitor.every_steps == 0 or is_last):
-        writer.write(step, monitor(run.replicated(state)))
-      if config.eval.every_steps and step % config.eval.every_steps == 0 and not is_last:
-        last_eval = evaluate(run, state, embed_fn, final=False)
-        writer.write(step, last_eval)
-      preempted = sigterm.raised or ckpt.reached_preemption(step)
-      stop_now = stop_after_steps is not None and step >= stop_after_steps
-      if step % config.checkpoint.every_steps == 0 or is_last or preempted or stop_now:
-        if int(_host(state.nonfinite_steps)):
-          _raise_nonfinite(step, ckpt, writer, _host(metrics))
-        ckpt.save(step, state, {"iterator": data_it.get_state(),
-                                "pid_pseudo_labels": _encode_labels(pseudo)}, force=True)
-      if preempted or stop_now:
-        ckpt.wait()
-        if bar is not None:
-          bar.close()
-        writer.close()
-        say(f"stopping at step {step} ({'pre-emption' if preempted else 'stop_after_steps'}); the "
-            "checkpoint is saved, rerun the same command to resume")
-        return {"stopped_at_step": step}
-  if bar is not None:
-    bar.close()
+  t_start, start_step = time.time(), step
+  t_log, steps_logged = t_start, 0
+  try:
+    with _SigtermFlag() as sigterm:
+      while step < total_steps:
+        if step in refresh_at:
+          pseudo = compute_pseudo_labels(run, state, embed_fn, previous=pseudo)
+          writer.write(step, {"pid/refreshed": 1.0})
+        batch = next(data_it)
+        index = batch.pop("index")
+        if config.pid.enabled:
+          batch["pseudo_label"] = (pseudo[index] if pseudo is not None
+                                   else np.zeros_like(batch["label"]))
+        global_batch = {k: evaluation.to_global(mesh, v) for k, v in batch.items()}
+        state, metrics = jitted(state, global_batch, rng)
+        step += 1
+        # Step `step` runs while the host waits for step - 1: dispatch is never
+        # more than one step ahead, and every step is checked for NaN/Inf.
+        complete(late.push(step, metrics))
+        is_last = step == total_steps
+        if is_last:
+          complete(late.flush(), closing=True)
+        if monitor is not None and (step % config.pid_monitor.every_steps == 0 or is_last):
+          complete(late.flush())  # what reads the state finishes the step first
+          writer.write(step, monitor(run.replicated(state)))
+        if config.eval.every_steps and step % config.eval.every_steps == 0 and not is_last:
+          complete(late.flush())
+          t_eval = time.time()
+          last_eval = evaluate(run, state, embed_fn, final=False)
+          writer.write(step, last_eval)
+          say(f"evaluation at step {step} ({_duration(time.time() - t_eval)}): "
+              + _accuracies(last_eval))
+        preempted = sigterm.raised or ckpt.reached_preemption(step)
+        stop_now = stop_after_steps is not None and step >= stop_after_steps
+        if step % config.checkpoint.every_steps == 0 or is_last or preempted or stop_now:
+          complete(late.flush(), closing=preempted or stop_now)  # the NaN check before saving
+          ckpt.save(step, state, {"iterator": data_it.get_state(),
+                                  "pid_pseudo_labels": _encode_labels(pseudo)}, force=True)
+        if preempted or stop_now:
+          ckpt.wait()
+          if bar is not None:
+            bar.close()
+          writer.close()
+          say(f"stopping at step {step} ({'pre-emption' if preempted else 'stop_after_steps'}); "
+              "the checkpoint is saved, rerun the same command to resume")
+          return {"stopped_at_step": step}
+  finally:
+    if bar is not None:
+      bar.close()  # idempotent; the final bar is drawn here, once
+  if step > start_step:
+    seconds = time.time() - t_start
+    say(f"pretrain done: {step - start_step} steps in {_duration(seconds)} "
+        f"({(step - start_step) * batch_size / seconds:,.0f} images/s)")
   ckpt.wait()
+  t_eval = time.time()
   results = evaluate(run, state, embed_fn, final=True)
   results["train/steps"] = step
   spectra = None
@@ -259,7 +296,60 @@ def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
                              json.dumps(results, indent=2, sort_keys=True))
     if spectra is not None:
       run_plots.write_run_plots(workdir, spectra)
+  say(f"final evaluation done in {_duration(time.time() - t_eval)}"
+      + (f"; plots in {os.path.join(workdir, 'plots')}" if spectra is not None else ""))
   return results
+
+
+class LateMetrics:
+  """Holds the last dispatched step's device metrics until the next step is dispatched.
+
+  The host reads a step's metrics one step late, as the train loop of nanodo
+  (``google-deepmind/nanodo``, ``nanodo/train.py``) does: after dispatching
+  step ``t`` it fetches step ``t - 1``'s, which blocks only until that step is
+  done while ``t`` runs. `_train_and_evaluate` fetches every step's loss and
+  non-finite count this way, so the device is never idle between steps,
+  dispatch never runs more than one step ahead, every step is checked for
+  NaN/Inf, and the progress bar counts completed steps.
+
+  Example:
+    >>> late = LateMetrics()
+    >>> late.push(1, {"loss": 0.5}) is None   # nothing finished yet
+    True
+    >>> late.push(2, {"loss": 0.4})           # step 1, fetched while step 2 runs
+    (1, {'loss': 0.5})
+    >>> late.flush(), late.flush()            # before reading the state, or at the end
+    ((2, {'loss': 0.4}), None)
+  """
+
+  def __init__(self):
+    self._pending = None
+
+  def push(self, step: int, metrics) -> tuple[int, Any] | None:
+    """Keeps ``(step, metrics)``; returns the previously pushed pair (``None`` first)."""
+    done, self._pending = self._pending, (step, metrics)
+    return done
+
+  def flush(self) -> tuple[int, Any] | None:
+    """Returns and forgets the pending pair (``None`` if there is none)."""
+    done, self._pending = self._pending, None
+    return done
+
+
+def _duration(seconds: float) -> str:
+  """``'42 s'``, ``'5 min 12 s'`` or ``'1 h 03 min'``."""
+  seconds = int(round(seconds))
+  if seconds < 60:
+    return f"{seconds} s"
+  if seconds < 3600:
+    return f"{seconds // 60} min {seconds % 60:02d} s"
+  return f"{seconds // 3600} h {seconds // 60 % 60:02d} min"
+
+
+def _accuracies(results: dict[str, float]) -> str:
+  """``'knn 81.20 %, online_probe 79.85 %'`` from ``eval/<name>/top1`` results."""
+  return ", ".join(f"{k.removeprefix('eval/').removesuffix('/top1')} {100 * v:.2f} %"
+                   for k, v in sorted(results.items()) if k.endswith("/top1"))
 
 
 def embedding_spectra(run: setup_lib.RunSetup, state, embed_fn) -> dict[str, np.ndarray]:

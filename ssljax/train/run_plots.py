@@ -86,6 +86,50 @@ def _loss_keys(records):
   return terms, parts
 
 
+def distinct_series(records: Sequence[dict], keys: Sequence[str]):
+  """``[(label, steps, values)]``, one per distinct series of ``keys``, in first-seen order.
+
+  Keys whose series are identical (``loss`` when the objective is the single
+  term ``loss/<term>``) share one entry, labelled ``'loss = loss/<term>'``, so a
+  plot never draws two lines on top of each other.
+
+  Example:
+    >>> recs = [{"step": 1, "loss": 2.0, "loss/vicreg": 2.0, "loss/koleo": 0.5}]
+    >>> [label for label, _, _ in distinct_series(recs, ["loss", "loss/koleo", "loss/vicreg"])]
+    ['loss = loss/vicreg', 'loss/koleo']
+  """
+  groups = []  # [labels, steps, values]
+  for key in keys:
+    steps, values = series(records, key)
+    same = next((g for g in groups if np.array_equal(g[1], steps) and np.array_equal(g[2], values)),
+                None)
+    if same is None:
+      groups.append([[key], steps, values])
+    else:
+      same[0].append(key)
+  return [(" = ".join(labels), steps, values) for labels, steps, values in groups]
+
+
+def readable_y_axis(ax, values) -> None:
+  """Plain y tick labels: ``1.5``, not ``1.5×10^0`` or an offset such as ``+2.1e1``.
+
+  Positive values spanning two decades or more get a log axis (labels
+  ``10^k`` at whole decades only); everything else a linear axis whose
+  `~matplotlib.ticker.ScalarFormatter` writes every tick in full.
+  """
+  from matplotlib import ticker
+  v = np.asarray(values, np.float64)
+  v = v[np.isfinite(v)]
+  if v.size and v.min() > 0 and v.max() / v.min() >= 100:
+    ax.set_yscale("log")
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+  else:
+    ax.set_yscale("linear")
+    formatter = ticker.ScalarFormatter(useOffset=False)
+    formatter.set_scientific(False)
+    ax.yaxis.set_major_formatter(formatter)
+
+
 def plot_losses(records, path: str) -> None:
   import matplotlib
   matplotlib.use("Agg")
@@ -93,15 +137,16 @@ def plot_losses(records, path: str) -> None:
   terms, parts = _loss_keys(records)
   ncols = 2 if parts else 1
   fig, axes = plt.subplots(1, ncols, figsize=(6 * ncols, 4), squeeze=False)
-  for key in terms:
-    axes[0, 0].plot(*series(records, key), label=key)
-  axes[0, 0].set(title="loss and its weighted terms", xlabel="step")
-  axes[0, 0].legend(fontsize=7)
+  panels = [(axes[0, 0], terms, "loss and its weighted terms", "")]
   if parts:
-    for key in parts:
-      axes[0, 1].plot(*series(records, key), label=key.removeprefix("loss/"))
-    axes[0, 1].set(title="unweighted components", xlabel="step", yscale="symlog")
-    axes[0, 1].legend(fontsize=7)
+    panels.append((axes[0, 1], parts, "unweighted components", "loss/"))
+  for ax, keys, title, prefix in panels:
+    lines = distinct_series(records, keys)
+    for label, steps, values in lines:
+      ax.plot(steps, values, label=label.replace(prefix, "") if prefix else label)
+    readable_y_axis(ax, np.concatenate([v for _, _, v in lines]) if lines else [])
+    ax.set(title=title, xlabel="step")
+    ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=90)
   plt.close(fig)
@@ -120,6 +165,7 @@ def plot_accuracy(records, path: str) -> None:
     steps, vals = series(records, "probe/accuracy")
     ax.plot(steps, 100 * vals, alpha=0.5, label="online probe (train batch)")
   ax.set(title="top-1 accuracy (%)", xlabel="step")
+  readable_y_axis(ax, [])  # percentages: linear, plain labels
   ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=90)

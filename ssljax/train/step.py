@@ -175,6 +175,8 @@ def make_train_step(config: ml_collections.ConfigDict, *, net: network_lib.SSLNe
     new_state = new_state.replace(step=state.step + 1,
                                   nonfinite_steps=state.nonfinite_steps + (~finite).astype(jnp.int32))
     metrics["grad_norm"] = optax.tree.norm(grads["online"])
+    # A copy outside the donated state, so the host can check it one step late.
+    metrics["nonfinite_steps"] = new_state.nonfinite_steps
     return new_state, metrics
 
   return train_step

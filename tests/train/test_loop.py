@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -57,12 +58,47 @@ def by_step(records, key):
   return {r["step"]: r[key] for r in records if key in r}
 
 
-def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
-  full = loop.train_and_evaluate(digits_config(), str(tmp_path / "full"), progress=False)
+class RecordedLateMetrics(loop.LateMetrics):
+  """`loop.LateMetrics` that records which step each call hands back for fetching."""
+
+  calls = []
+
+  def push(self, step, metrics):
+    done = super().push(step, metrics)
+    self.calls.append((f"push {step}", done and done[0]))
+    return done
+
+  def flush(self):
+    done = super().flush()
+    self.calls.append(("flush", done and done[0]))
+    return done
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, capfd, monkeypatch):
+  monkeypatch.setattr(loop, "LateMetrics", RecordedLateMetrics)
+  monkeypatch.setattr(RecordedLateMetrics, "calls", [])
+  config = digits_config(**{"eval.every_steps": 4})
+  full = loop.train_and_evaluate(config, str(tmp_path / "full"), progress=True)
+  # Step t's metrics are fetched after step t + 1 is dispatched, or before the
+  # state is read (evaluation at step 4, the final checkpoint at step 6).
+  assert RecordedLateMetrics.calls == [
+      ("push 1", None), ("push 2", 1), ("push 3", 2), ("push 4", 3), ("flush", 4),
+      ("push 5", None), ("push 6", 5), ("flush", 6), ("flush", None)]
+  err = capfd.readouterr().err
+  assert "\x1b[" not in err and err.count("6/6") == 1, err  # the final bar, drawn once
+  lines = [l for l in err.splitlines() if l.startswith("[ssljax]")]
+  took = r"(\d+ s|\d+ min \d\d s|\d+ h \d\d min)"  # loop._duration
+  patterns = [rf"evaluation at step 4 \({took}\): knn \d+\.\d\d %, online_probe \d+\.\d\d %",
+              rf"pretrain done: 6 steps in {took} \([\d,]+ images/s\)",
+              rf"final evaluation done in {took}; plots in .*"]
+  assert len(lines) == 3 and all(re.fullmatch(r"\[ssljax\] " + p, l)
+                                 for p, l in zip(patterns, lines)), lines
   part = str(tmp_path / "resumed")
-  stopped = loop.train_and_evaluate(digits_config(), part, stop_after_steps=3, progress=False)
+  stopped = loop.train_and_evaluate(config, part, stop_after_steps=3, progress=True)
   assert stopped == {"stopped_at_step": 3}
-  resumed = loop.train_and_evaluate(digits_config(), part, progress=False)
+  err = capfd.readouterr().err
+  assert err.count("3/6") == 1 and "[ssljax] stopping at step 3" in err, err
+  resumed = loop.train_and_evaluate(config, part, progress=False)
   full_losses = by_step(read_metrics(tmp_path / "full"), "loss")
   resumed_losses = by_step(read_metrics(part), "loss")
   assert sorted(full_losses) == sorted(resumed_losses) == list(range(1, 7))

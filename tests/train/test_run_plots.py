@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -56,3 +57,52 @@ def test_write_run_plots_from_metrics_file(tmp_path):
   assert len(run_plots.write_run_plots(str(tmp_path))) == 3
   with pytest.raises(FileNotFoundError, match="metrics.jsonl"):
     run_plots.write_run_plots(str(tmp_path / "missing"))
+
+
+def test_identical_series_are_drawn_once():
+  records = [{"step": s, "loss": 3.0 / s, "loss/vicreg": 3.0 / s, "loss/koleo": 1.0 / s}
+             for s in range(1, 4)]
+  records.append({"step": 3, "loss": 0.9})  # a resumed run re-logs step 3: last value wins
+  lines = run_plots.distinct_series(records, ["loss", "loss/koleo", "loss/vicreg"])
+  assert [label for label, _, _ in lines] == ["loss", "loss/koleo", "loss/vicreg"]
+  records.pop()
+  lines = run_plots.distinct_series(records, ["loss", "loss/koleo", "loss/vicreg"])
+  assert [label for label, _, _ in lines] == ["loss = loss/vicreg", "loss/koleo"]
+  np.testing.assert_array_equal(lines[0][1], [1, 2, 3])
+  np.testing.assert_array_equal(lines[0][2], [3.0, 1.5, 1.0])
+  # Same values at other steps are another series.
+  other = [{"step": 1, "loss": 1.0}, {"step": 2, "loss/x": 1.0}]
+  assert len(run_plots.distinct_series(other, ["loss", "loss/x"])) == 2
+
+
+@pytest.mark.parametrize("values, scale", [
+    ([1.89054, 1.89061, 1.89058], "linear"),    # narrow range: no offset, no ×10^k
+    ([-2.22872, -2.22870, -2.22875], "linear"),
+    ([1234.5, 1234.7], "linear"),
+    ([50.0, 1.0, 0.02], "log"),                 # positive, > 2 decades
+])
+def test_tick_labels_are_plain_numbers(values, scale):
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  from matplotlib import ticker
+  fig, ax = plt.subplots()
+  ax.plot(np.arange(len(values)), values)
+  run_plots.readable_y_axis(ax, values)
+  fig.canvas.draw()
+  assert ax.get_yscale() == scale
+  formatter = ax.yaxis.get_major_formatter()
+  if scale == "linear":
+    assert isinstance(formatter, ticker.ScalarFormatter)
+    assert formatter.get_useOffset() is False and formatter.get_offset() == ""
+  else:
+    assert isinstance(ax.yaxis.get_minor_formatter(), ticker.NullFormatter)
+  labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+  assert labels, labels
+  if scale == "linear":  # every label is the number it stands for, written out
+    for tick, text in zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())):
+      assert "×" not in text and "e" not in text.lower(), text
+      assert float(text.replace("\N{MINUS SIGN}", "-")) == pytest.approx(tick, abs=1e-9)
+  else:  # whole decades only: 10^k
+    assert all(re.fullmatch(r"\$\\mathdefault\{10\^\{-?\d+\}\}\$", l) for l in labels), labels
+  plt.close(fig)
