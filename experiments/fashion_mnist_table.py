@@ -33,8 +33,9 @@ the PID-SSL variants of SimCLR and VICReg, and the supervised reference):
 4. **References**: the random-init encoder and raw pixels with the same kNN
    and linear probe (`ssljax.train.loop.baselines`), per seed.
 
-Common to every row: the encoder of the README demo (``configs/fashion_mnist/
-vicreg.py``'s ConvNet), batch 256, linear warm-up over the first 10 % of the
+Common to every row: the encoder, batch and crop area of the README demo
+(``configs/fashion_mnist/corinfomax.py``: ConvNet 64-128-256, batch 128, crop
+area U[0.7, 1]), linear warm-up over the first 10 % of the
 run then the recipe's schedule (SwAV freezes its prototypes for the same 10 %;
 PID-SSL: warm-up 10 %, refresh every 25 % of the run), offline linear probe
 and kNN (k = 20, T = 0.1) of the recipe. Each run is a work directory; a run
@@ -66,7 +67,7 @@ from ssljax.train import setup as setup_lib  # noqa: E402
 from ssljax.train import workdir as workdir_lib  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEMO_CONFIG = "configs/fashion_mnist/vicreg.py"  # the README job: its encoder is every row's
+DEMO_CONFIG = "configs/fashion_mnist/corinfomax.py"  # the README job: its encoder is every row's
 LR_FACTORS = (1 / 3, 1.0, 3.0)                   # × the recipe's optim.base_lr
 WARMUP_FRACTION = 0.1
 PID_REFRESH_FRACTION = 0.25

@@ -168,6 +168,8 @@ def test_config_crop_scale_overrides_every_cropping_view_and_rejects_bad_ranges(
   from ssljax import configs_util, errors
   from ssljax.train import step as step_lib
   config = configs_util.load_config("configs/fashion_mnist/corinfomax.py", "runlocal")
+  with config.unlocked():
+    config.data.crop_scale = None  # the view preset's own range
   default = step_lib.view_configs(config.data)
   assert {v.crop_scale for v in default} == {(0.2, 1.0)}
   with config.unlocked():
