@@ -1,6 +1,6 @@
-r"""VICReg on Fashion-MNIST, CPU-sized: the embedded default job of ssljax.
+r"""VICReg on Fashion-MNIST, CPU-sized.
 
-Run (about 12 minutes on a 2-core CPU, README)::
+Run (the Fashion-MNIST preset: ConvNet 64-128-256, batch 128; 10 epochs)::
 
   python -m ssljax.main --config=configs/fashion_mnist/vicreg.py --workdir=runs/fmnist_vicreg
 
@@ -10,8 +10,8 @@ Smoke run (seconds), + PID-SSL, or a shorter run; print the config only::
   python -m ssljax.main --config=configs/fashion_mnist/vicreg.py:pid --workdir=runs/fmnist_vicreg_pid
   python -m ssljax.main --config=configs/fashion_mnist/vicreg.py:pid,epochs=3 --print_config
 
-Expected: the README's table (linear-probe and kNN top-1 on the 10k test
-images, against a linear probe on raw pixels: 86.0 % vs 83.9 %).
+Measured before the preset's batch and crop changed (batch 256, crop area
+U[0.2, 1], 10 epochs): linear probe 86.0 % vs 83.9 % on raw pixels.
 
 VICReg: Bardes, Ponce & LeCun, ICLR 2022; coefficients 25/25/1 from the
 official ``facebookresearch/vicreg`` defaults.
