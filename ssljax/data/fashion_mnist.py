@@ -31,6 +31,7 @@ from typing import Optional
 import numpy as np
 import tensorflow_datasets as tfds
 
+from ssljax.data import datasets
 from ssljax.data.idx import read_idx
 
 TFDS_NAME = "fashion_mnist_idx"
@@ -167,9 +168,6 @@ def prepare_fashion_mnist(data_dir: Optional[str] = None, *,
   Raises:
     FileNotFoundError: if not prepared yet and the IDX files are missing.
   """
-  builder = FashionMnistIdx(data_dir=data_dir, idx_dir=idx_dir, file_format="array_record")
-  if not builder.is_prepared():
-    idx_files(idx_dir)  # Raise the helpful error before TFDS creates folders.
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-  return builder
+  return datasets.prepare_once(
+      lambda: FashionMnistIdx(data_dir=data_dir, idx_dir=idx_dir, file_format="array_record"),
+      lambda: idx_files(idx_dir))
