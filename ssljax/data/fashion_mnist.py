@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging as absl_logging
 
+from ssljax.data import datasets
 from ssljax.data.idx import read_idx
 
 TFDS_NAME = "fashion_mnist_idx"
@@ -178,15 +179,15 @@ def prepare_fashion_mnist(data_dir: Optional[str] = None, *,
   Raises:
     FileNotFoundError: if not prepared yet and the IDX files are missing.
   """
+  make = lambda: FashionMnistIdx(data_dir=data_dir, idx_dir=idx_dir, file_format="array_record")
+
+  def check_and_announce():  # only when a build is needed
+    idx_files(idx_dir)  # Raise the helpful error before TFDS creates folders.
+    print(f"[ssljax] preparing Fashion-MNIST in {make().data_dir} (once, ~15 s)",
+          file=sys.stderr, flush=True)
+
   with _quiet_tfds():
-    builder = FashionMnistIdx(data_dir=data_dir, idx_dir=idx_dir, file_format="array_record")
-    if not builder.is_prepared():
-      idx_files(idx_dir)  # Raise the helpful error before TFDS creates folders.
-      print(f"[ssljax] preparing Fashion-MNIST in {builder.data_dir} (once, ~15 s)",
-            file=sys.stderr, flush=True)
-      builder.download_and_prepare(
-          download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-  return builder
+    return datasets.prepare_once(make, check_and_announce)
 
 
 @contextlib.contextmanager

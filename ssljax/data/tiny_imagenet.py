@@ -51,6 +51,8 @@ from typing import Iterator, Optional
 import numpy as np
 import tensorflow_datasets as tfds
 
+from ssljax.data import datasets
+
 TFDS_NAME = "tiny_imagenet_folder"
 FOLDER_NAME = "tiny-imagenet-200"
 ENV_SOURCE_DIR = "SSLJAX_TINY_IMAGENET_DIR"
@@ -243,13 +245,10 @@ def prepare_tiny_imagenet(data_dir: Optional[str] = None, *,
     FileNotFoundError: not prepared yet and the folder is missing (the message
       says where to put it).
   """
-  builder = TinyImagenetFolder(data_dir=data_dir, source_dir=source_dir,
-                               file_format="array_record")
-  if not builder.is_prepared():
-    find_source_dir(data_dir, source_dir)  # Raise the helpful error before TFDS creates folders.
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-  return builder
+  return datasets.prepare_once(
+      lambda: TinyImagenetFolder(data_dir=data_dir, source_dir=source_dir,
+                                 file_format="array_record"),
+      lambda: find_source_dir(data_dir, source_dir))
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 
 import numpy as np
@@ -89,13 +90,19 @@ def test_prepare_instructions_mention_commands():
 
 
 def test_fashion_builder_on_tiny_idx(tmp_path):
+  """Two first builds at once into one data dir (as pytest-xdist workers do): one
+  builds, the other waits on `datasets.prepare_once`'s lock and opens the result."""
   arrays = make_tiny_idx(tmp_path / "idx")
   data_dir = str(tmp_path / "tfds")
-  builder = fashion_mnist.prepare_fashion_mnist(data_dir, idx_dir=str(tmp_path / "idx"))
-  assert builder.is_prepared() and builder.name == "fashion_mnist_idx"
-  assert builder.info.splits["train"].num_examples == 12
-  assert builder.info.splits["test"].num_examples == 5
-  assert builder.info.features["label"].names[9] == "Ankle boot"
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    builders = list(pool.map(
+        lambda _: fashion_mnist.prepare_fashion_mnist(data_dir, idx_dir=str(tmp_path / "idx")),
+        range(2)))
+  for builder in builders:
+    assert builder.is_prepared() and builder.name == "fashion_mnist_idx"
+    assert builder.info.splits["train"].num_examples == 12
+    assert builder.info.splits["test"].num_examples == 5
+    assert builder.info.features["label"].names[9] == "Ankle boot"
   for split, (images, labels) in arrays.items():
     src = tfds.data_source("fashion_mnist_idx", split=split, data_dir=data_dir, download=False)
     assert len(src) == len(labels)
