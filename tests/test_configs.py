@@ -77,9 +77,28 @@ def _build(config_string):
   return config, run
 
 
-@pytest.mark.parametrize("config_string", [
-    pytest.param(s, marks=pytest.mark.slow) if _is_scale_duplicate(s) else s for s in STRINGS])
+def is_imagenet(config_string: str) -> bool:
+  """ImageNet-size strings (ResNet-50 / ViT at 224 px): traced by `tests/test_configs_imagenet.py`.
+
+  A separate file, so that pytest-xdist's ``--dist loadfile`` can trace them
+  on the other worker.
+  """
+  return config_string.startswith(("configs/imagenet/", "configs/imagenet100/"))
+
+
+def config_params(strings):
+  return [pytest.param(s, marks=pytest.mark.slow) if _is_scale_duplicate(s) else s
+          for s in strings]
+
+
+@pytest.mark.parametrize("config_string",
+                         config_params([s for s in STRINGS if not is_imagenet(s)]))
 def test_config_builds_a_train_step(config_string):
+  check_config_builds_a_train_step(config_string)
+
+
+def check_config_builds_a_train_step(config_string):
+  """Loads, validates and builds ``config_string``, then traces its train step once per recipe."""
   config, run = _build(config_string)  # validates every field and builds the step
   assert config.is_locked, f"{config_string}: end get_config with presets.finish(c, a)"
   info = run.dataset
