@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging as absl_logging
 
-from ssljax.data import datasets
+from ssljax.data import local_build
 from ssljax.data.idx import read_idx
 
 TFDS_NAME = "fashion_mnist_idx"
@@ -187,7 +187,7 @@ def prepare_fashion_mnist(data_dir: Optional[str] = None, *,
           file=sys.stderr, flush=True)
 
   with _quiet_tfds():
-    return datasets.prepare_once(make, check_and_announce)
+    return local_build.prepare_once(make, check_and_announce)
 
 
 @contextlib.contextmanager

@@ -51,7 +51,7 @@ from typing import Iterator, Optional
 import numpy as np
 import tensorflow_datasets as tfds
 
-from ssljax.data import datasets
+from ssljax.data import local_build
 
 TFDS_NAME = "tiny_imagenet_folder"
 FOLDER_NAME = "tiny-imagenet-200"
@@ -245,7 +245,7 @@ def prepare_tiny_imagenet(data_dir: Optional[str] = None, *,
     FileNotFoundError: not prepared yet and the folder is missing (the message
       says where to put it).
   """
-  return datasets.prepare_once(
+  return local_build.prepare_once(
       lambda: TinyImagenetFolder(data_dir=data_dir, source_dir=source_dir,
                                  file_format="array_record"),
       lambda: find_source_dir(data_dir, source_dir))

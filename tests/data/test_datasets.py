@@ -91,7 +91,7 @@ def test_prepare_instructions_mention_commands():
 
 def test_fashion_builder_on_tiny_idx(tmp_path):
   """Two first builds at once into one data dir (as pytest-xdist workers do): one
-  builds, the other waits on `datasets.prepare_once`'s lock and opens the result."""
+  builds, the other waits on `local_build.prepare_once`'s lock and opens the result."""
   arrays = make_tiny_idx(tmp_path / "idx")
   data_dir = str(tmp_path / "tfds")
   with concurrent.futures.ThreadPoolExecutor(2) as pool:
