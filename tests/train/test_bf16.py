@@ -26,6 +26,10 @@ from ssljax import config as config_lib
 from ssljax.testing import run_train_steps, synthetic_batches, tiny_train_config
 from ssljax.train import network as network_lib
 from ssljax.train import objectives
+import pytest
+
+# Whole train-step compiles (10-40 s each): in the slow set, which CI runs.
+pytestmark = pytest.mark.slow
 
 U_BF16 = 2.0 ** -8
 NAMES = sorted(objectives.TERMS)

@@ -74,6 +74,7 @@ class RecordedLateMetrics(loop.LateMetrics):
     return done
 
 
+@pytest.mark.slow  # end-to-end run (15-60 s); CI runs the slow set
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, capfd, monkeypatch):
   monkeypatch.setattr(loop, "LateMetrics", RecordedLateMetrics)
   monkeypatch.setattr(RecordedLateMetrics, "calls", [])
@@ -120,6 +121,7 @@ def test_nonfinite_loss_stops_training_with_clear_error(tmp_path):
     loop.train_and_evaluate(config, str(tmp_path), progress=False)
 
 
+@pytest.mark.slow  # end-to-end run (15-60 s); CI runs the slow set
 def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tmp_path):
   workdir = str(tmp_path / "run")
   code = (
@@ -158,6 +160,7 @@ def pid_config(**overrides):
   return c
 
 
+@pytest.mark.slow  # end-to-end run (15-60 s); CI runs the slow set
 def test_pid_ssl_pipeline_and_monitor_resume_exactly(tmp_path):
   full_dir, part_dir = str(tmp_path / "full"), str(tmp_path / "part")
   full = loop.train_and_evaluate(pid_config(), full_dir, progress=False)
@@ -186,6 +189,7 @@ def test_pid_term_without_pipeline_is_a_config_error(tmp_path):
     loop.train_and_evaluate(c, str(tmp_path), progress=False)
 
 
+@pytest.mark.slow  # end-to-end run (15-60 s); CI runs the slow set
 def test_offline_evaluation_from_a_checkpoint_matches_the_end_of_training(tmp_path):
   workdir = str(tmp_path)
   trained = loop.train_and_evaluate(digits_config(), workdir, progress=False)
@@ -211,6 +215,7 @@ def test_offline_evaluation_without_checkpoint_says_what_to_do(tmp_path):
     loop.evaluate_checkpoint(digits_config(), str(tmp_path))
 
 
+@pytest.mark.slow  # end-to-end run (15-60 s); CI runs the slow set
 def test_fsdp_run_trains_and_evaluates(tmp_path):
   """With parameters sharded over 8 devices the loop still evaluates (it replicates first)."""
   config = digits_config(**{"parallel.fsdp": True, "parallel.fsdp_min_size": 16})

@@ -5,11 +5,15 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from ssljax.data import augment
 from ssljax.testing import run_train_steps, synthetic_batches, tiny_train_config
 from ssljax.train import objectives
 from ssljax.train import step as step_lib
+
+# Whole train-step compiles (10-40 s each): in the slow set, which CI runs.
+pytestmark = pytest.mark.slow
 
 # Small SwAV for the 12-pixel tiny model: 2x12 + 4x6 crops, 16 prototypes, a
 # 16-row queue (one batch) filled at step 1 (not at step 0) and used from step 2.

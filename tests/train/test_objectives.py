@@ -55,6 +55,7 @@ def test_every_term_is_exercised():
   assert set(objectives.TERMS) <= used, set(objectives.TERMS) - used
 
 
+@pytest.mark.slow  # one train-step compile per term (~12 s each); CI runs the slow set
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_objective_decreases_on_a_fixed_batch(case):
   terms = CASES[case]
