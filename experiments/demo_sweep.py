@@ -31,35 +31,35 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 _CIM = "configs/fashion_mnist/corinfomax.py"
-# (name, config string, overrides). Overrides are relative to each file's defaults at the
-# time of the sweep: ConvNet 64-128-256, batch 256, crop area (0.2, 1) (before this sweep).
+# Overrides are relative to each file's defaults at the time of the sweep: ConvNet 64-128-256,
+# batch 256, crop area (0.2, 1); `OLD` pins those for the rows run before the preset changed.
 OLD = ["--config.data.batch_size=256", "--config.data.crop_scale=(0.2,1.0)"]
+_NEW = ["--config.data.batch_size=128"]
+
+
+def _row(name, method, epochs, *overrides, base=OLD):
+  """``(name, config string, overrides)`` of one sweep run on the validation split."""
+  return (name, f"configs/fashion_mnist/{method}.py:val,epochs={epochs}", [*base, *overrides])
+
+
+_CROP05 = "--config.data.crop_scale=(0.5,1.0)"
 VARIANTS = (
-    ("vic2", "configs/fashion_mnist/vicreg.py:val,epochs=2", OLD),
-    ("cim2", f"{_CIM}:val,epochs=2", OLD),
-    ("sim2", "configs/fashion_mnist/simclr.py:val,epochs=2", OLD),
-    ("byol2", "configs/fashion_mnist/byol.py:val,epochs=2", OLD),
-    ("bt2", "configs/fashion_mnist/barlow_twins.py:val,epochs=2", OLD),
-    ("cim2_c05", f"{_CIM}:val,epochs=2", OLD + ["--config.data.crop_scale=(0.5,1.0)"]),
-    ("cim2_c035", f"{_CIM}:val,epochs=2", OLD + ["--config.data.crop_scale=(0.35,1.0)"]),
-    ("cim2_b128", f"{_CIM}:val,epochs=2", OLD + ["--config.data.batch_size=128"]),
-    ("cim4_w32", f"{_CIM}:val,epochs=4", OLD + ["--config.model.encoder_kwargs.widths=(32,64,128)"]),
-    ("cim2_c05_b128", f"{_CIM}:val,epochs=2", ["--config.data.crop_scale=(0.5,1.0)",
-                                               "--config.data.batch_size=128"]),
-    ("cim2_c07_b128", f"{_CIM}:val,epochs=2", ["--config.data.crop_scale=(0.7,1.0)",
-                                               "--config.data.batch_size=128"]),
-    ("cim2_c05_b128_lr1", f"{_CIM}:val,epochs=2", ["--config.data.crop_scale=(0.5,1.0)",
-                                                   "--config.data.batch_size=128",
-                                                   "--config.optim.base_lr=1.0"]),
-    ("cim2_c05_b128_a500", f"{_CIM}:val,epochs=2", ["--config.data.crop_scale=(0.5,1.0)",
-                                                    "--config.data.batch_size=128",
-                                                    "--config.loss.terms.corinfomax.alpha=500.0"]),
-    ("cim4_w32_c05_b128", f"{_CIM}:val,epochs=4", ["--config.data.crop_scale=(0.5,1.0)",
-                                                   "--config.data.batch_size=128",
-                                                   "--config.model.encoder_kwargs.widths=(32,64,128)"]),
-    ("cim3_w48_c05_b128", f"{_CIM}:val,epochs=3", ["--config.data.crop_scale=(0.5,1.0)",
-                                                   "--config.data.batch_size=128",
-                                                   "--config.model.encoder_kwargs.widths=(48,96,192)"]),
+    *(_row(f"{short}2", method, 2) for short, method in (
+        ("vic", "vicreg"), ("cim", "corinfomax"), ("sim", "simclr"), ("byol", "byol"),
+        ("bt", "barlow_twins"))),
+    _row("cim2_c05", "corinfomax", 2, _CROP05),
+    _row("cim2_c035", "corinfomax", 2, "--config.data.crop_scale=(0.35,1.0)"),
+    _row("cim2_b128", "corinfomax", 2, "--config.data.batch_size=128"),
+    _row("cim4_w32", "corinfomax", 4, "--config.model.encoder_kwargs.widths=(32,64,128)"),
+    _row("cim2_c05_b128", "corinfomax", 2, _CROP05, base=_NEW),
+    _row("cim2_c07_b128", "corinfomax", 2, "--config.data.crop_scale=(0.7,1.0)", base=_NEW),
+    _row("cim2_c05_b128_lr1", "corinfomax", 2, _CROP05, "--config.optim.base_lr=1.0", base=_NEW),
+    _row("cim2_c05_b128_a500", "corinfomax", 2, _CROP05,
+         "--config.loss.terms.corinfomax.alpha=500.0", base=_NEW),
+    _row("cim4_w32_c05_b128", "corinfomax", 4, _CROP05,
+         "--config.model.encoder_kwargs.widths=(32,64,128)", base=_NEW),
+    _row("cim3_w48_c05_b128", "corinfomax", 3, _CROP05,
+         "--config.model.encoder_kwargs.widths=(48,96,192)", base=_NEW),
 )
 COMMON = ["--config.eval.pixel_baseline=False", "--config.eval.random_init_baseline=False",
           "--config.checkpoint.every_steps=100000", "--no_progress"]

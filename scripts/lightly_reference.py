@@ -6,10 +6,10 @@ script only to regenerate the file, in a separate environment (never the
 project's venv: a plain ``pip install lightly`` replaces torch by a 5 GB CUDA
 build)::
 
-  python3 -m venv /tmp/lightly-venv
-  /tmp/lightly-venv/bin/pip install torch==2.13.0 numpy    # CPU wheel: 2.13.0+cpu
-  /tmp/lightly-venv/bin/pip install --no-deps lightly==1.6.0
-  /tmp/lightly-venv/bin/python scripts/lightly_reference.py
+  python3 -m venv ../lightly-venv          # beside the checkout, not inside it
+  ../lightly-venv/bin/pip install torch==2.13.0 numpy    # CPU wheel: 2.13.0+cpu
+  ../lightly-venv/bin/pip install --no-deps lightly==1.6.0
+  ../lightly-venv/bin/python scripts/lightly_reference.py
 
 The stored file was made with Python 3.11.7, torch 2.13.0+cpu, lightly 1.6.0
 and numpy 2.4.6 (also recorded in its ``meta/*`` entries). ``lightly.loss``
