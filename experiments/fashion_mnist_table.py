@@ -1,6 +1,6 @@
 """Every method of ssljax on Fashion-MNIST: one encoder, one batch, one wall-clock budget, tuned on validation.
 
-  python experiments/fashion_mnist_table.py                       # everything (≈ 18 CPU hours)
+  python experiments/fashion_mnist_table.py                       # everything (≈ 12 CPU hours)
   python experiments/fashion_mnist_table.py --rows vicreg,simclr  # some rows (all phases)
   python experiments/fashion_mnist_table.py --phase sweep         # only the validation sweeps
   python experiments/fashion_mnist_table.py --phase report        # only rewrite the markdown
@@ -17,19 +17,24 @@ the PID-SSL variants of SimCLR and VICReg, and the supervised reference):
    ``total_steps = budget × steps/s`` (minus the PID refreshes), so every
    learning-rate schedule completes, and re-runs reuse the cached step count
    (reproducible). Compilation, periodic and final evaluation are not counted.
-2. **Validation sweep** (``--phase sweep``): the recipe's learning rate ×
-   `LR_FACTORS` times the row's main coefficient (`ROWS`), 1 seed, a
-   ``--sweep-minutes`` budget (default 2.5: half of the final budget, with the
+2. **Validation sweep** (``--phase sweep``): a two-stage coordinate search
+   (`grid`): the recipe's learning rate × `LR_FACTORS` at the recipe's main
+   coefficient, then the row's other coefficients (`ROWS`) at the winning
+   learning rate; 1 seed, a ``--sweep-minutes`` budget (default 2.5: half of the final budget, with the
    same schedule proportions), pre-trained and probed on train[:50000] and
    evaluated on the held-out train[50000:] (config argument ``val``). The
    point with the best validation linear top-1 wins (kNN top-1 breaks ties).
    The test split is never read here.
 3. **Final runs** (``--phase final``): the chosen point, ``--seeds`` seeds,
    pre-trained on the 60k training images, evaluated on the 10k test images.
-   Every ``total_steps // 8`` steps a kNN evaluation (full bank, the final
-   recipe) and the online linear probe give the time to reach the raw-pixel
-   kNN / linear probe (in seconds of pre-training, steps / calibrated steps/s;
-   resolution one eighth of the budget).
+   In seed 0's run, every ``total_steps // 8`` steps a kNN evaluation (full
+   bank, the final recipe) and the online linear probe give the time to reach
+   the raw-pixel kNN / linear probe (in seconds of pre-training, steps /
+   calibrated steps/s; resolution one eighth of the budget). The other seeds
+   skip these periodic evaluations (each costs about half a minute).
+0. **Calibration** (``--phase calibrate``) needs an idle machine: run it first
+   for every row; the sweeps and final runs have fixed step counts, so they can
+   then share the machine without changing their results.
 4. **References**: the random-init encoder and raw pixels with the same kNN
    and linear probe (`ssljax.train.loop.baselines`), per seed.
 
@@ -50,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import json
 import os
 import statistics
@@ -62,7 +68,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ssljax import configs_util, errors  # noqa: E402
-from ssljax.train import evaluation, loop, pid_ssl, run_plots  # noqa: E402
+from ssljax.train import evaluation, loop, objectives, pid_ssl, run_plots  # noqa: E402
 from ssljax.train import setup as setup_lib  # noqa: E402
 from ssljax.train import workdir as workdir_lib  # noqa: E402
 
@@ -170,17 +176,41 @@ def make_config(key: str, *, seed: int, total_steps: int, lr_factor: float, coef
       config.pid.warmup_epochs = WARMUP_FRACTION * run_epochs
       config.pid.refresh_every_epochs = PID_REFRESH_FRACTION * run_epochs
     config.checkpoint.every_steps = max(total_steps // 4, 1)
-    config.eval.every_steps = 0 if val else max(total_steps // EVALS_PER_FINAL_RUN, 1)
+    periodic = not val and seed == 0  # time-to-reach is read from seed 0's run
+    config.eval.every_steps = max(total_steps // EVALS_PER_FINAL_RUN, 1) if periodic else 0
     config.eval.plots = not val  # the spectra (effective rank) of the final runs
   return config
 
 
-def grid(key: str, quick: bool):
-  """[(lr_factor, coefficient)] of the row's sweep (quick: two points)."""
-  coefs = ROWS[key][5]
+def recipe_coef(key: str):
+  """The row's main coefficient in its recipe (the config file, else the kernel's default)."""
+  config = recipe_config(key, val=True, quick=False)
+  *parents, leaf = ROWS[key][4][0].split(".")
+  node = config
+  for p in parents:
+    node = node[p]
+  if leaf in node:
+    return node[leaf]
+  term = parents[-1]  # loss.terms.<term>.<hyper-parameter> left at the kernel's default
+  return inspect.signature(objectives.TERMS[term].kernel).parameters[leaf].default
+
+
+def grid(key: str, quick: bool, best_lr=None):
+  """The row's sweep points [(lr_factor, coefficient)], a coordinate search in two stages.
+
+  Stage 1 (``best_lr`` None): every `LR_FACTORS` at the recipe's coefficient.
+  Stage 2: the other coefficients of the row's grid at the stage-1 winner's
+  learning rate. 5 points for a 3×3 grid instead of 9 (quick: 2 points, one
+  stage).
+  """
+  coefs, own = ROWS[key][5], recipe_coef(key)
+  if own not in coefs:
+    raise ValueError(f"{key}: the recipe's coefficient {own} is not in its grid {coefs}")
   if quick:
-    return [(1.0, coefs[0]), (LR_FACTORS[0], coefs[0])]
-  return [(f, c) for f in LR_FACTORS for c in coefs]
+    return [] if best_lr is not None else [(1.0, own), (LR_FACTORS[0], own)]
+  if best_lr is None:
+    return [(f, own) for f in LR_FACTORS]
+  return [(best_lr, c) for c in coefs if c != own]
 
 
 # ----------------------------------------------------------------------------
@@ -325,21 +355,32 @@ def reference(seed: int, *, quick: bool, root: Cache) -> dict:
 # ----------------------------------------------------------------------------
 
 def sweep_points(key, a, root, *, run_missing):
-  """[(lr_factor, coef, results or None)] of the row's sweep; runs the missing ones if asked."""
+  """[(lr_factor, coef, results or None)] of the row's sweep; runs the missing ones if asked.
+
+  Stage 2's points are listed once stage 1 is complete (they depend on its winner).
+  """
   cal = root.calibration(key, quick=a.quick, seconds=a.calibration_seconds, run_missing=run_missing)
   if cal is None:
     return [(f, c, None) for f, c in grid(key, a.quick)]
   steps = budget_steps(key, cal, a.sweep_minutes, quick=a.quick)
-  out = []
-  for f, c in grid(key, a.quick):
-    config = make_config(key, seed=0, total_steps=steps, lr_factor=f, coef=c, val=True,
-                         quick=a.quick)
-    workdir = root.sweep_dir(key, f, c)
-    res = train(config, workdir) if run_missing else cached_results(workdir, config)
-    if run_missing:
-      print(f"sweep {key} lr×{f:.3g} {ROWS[key][3]}={c:g}: " + _short(res), flush=True)
-    out.append((f, c, res))
-  return out
+
+  def run(points):
+    out = []
+    for f, c in points:
+      config = make_config(key, seed=0, total_steps=steps, lr_factor=f, coef=c, val=True,
+                           quick=a.quick)
+      workdir = root.sweep_dir(key, f, c)
+      res = train(config, workdir) if run_missing else cached_results(workdir, config)
+      if run_missing:
+        print(f"sweep {key} lr×{f:.3g} {ROWS[key][3]}={c:g}: " + _short(res), flush=True)
+      out.append((f, c, res))
+    return out
+
+  stage1 = run(grid(key, a.quick))
+  best = choose(stage1)
+  if best is None:
+    return stage1
+  return stage1 + run(grid(key, a.quick, best_lr=best[0]))
 
 
 def _short(res):
@@ -370,7 +411,7 @@ def final_runs(key, chosen, a, root, *, run_missing):
                          val=False, quick=a.quick)
     workdir = root.final_dir(key, seed)
     res = train(config, workdir) if run_missing else cached_results(workdir, config)
-    if res is not None:
+    if res is not None and seed == 0:
       res = dict(res, **time_to_reach(workdir, cal, a, root, seed))
       if run_missing:
         print(f"final {key} seed {seed}: " + _short(res), flush=True)
@@ -440,8 +481,8 @@ def render(rows, refs, a, root, elapsed_min) -> str:
       " CPU shared with other jobs; the protocol is the script's docstring. Every row:"
       f" ConvNet {'-'.join(map(str, demo.model.encoder_kwargs.widths))} (the README demo's"
       f" encoder), batch {demo.data.batch_size}, **{a.minutes:g} min of pre-training** (steps ="
-      " budget × the row's calibrated steps/s), learning rate × (1/3, 1, 3) and the main"
-      f" coefficient chosen by a {a.sweep_minutes:g}-min sweep on a validation split held out of"
+      " budget × the row's calibrated steps/s), learning rate (× 1/3, 1, 3) then the main"
+      f" coefficient chosen by a {a.sweep_minutes:g}-min coordinate sweep on a validation split held out of"
       " the training images (train[50000:]), then"
       f" {a.seeds} seeds on the test split. Linear probe and kNN (k = 20, T = 0.1) on frozen"
       " backbone embeddings of the 60k training images, top-1 on the 10k test images (mean ± std"
@@ -470,8 +511,10 @@ def render(rows, refs, a, root, elapsed_min) -> str:
       dim = int(done[0]["spectrum/embedding/dim"])
       means[label] = (_stats(lin), _stats(knn))
       cells = [_pct(lin), _pct(knn), f"{er:.1f} / {dim}",
-               _seconds([r.get("time_to_pixels_knn") for r in done], budget_s),
-               _seconds([r.get("time_to_pixels_linear") for r in done], budget_s)]
+               _seconds([r["time_to_pixels_knn"] for r in done if "time_to_pixels_knn" in r],
+                        budget_s),
+               _seconds([r["time_to_pixels_linear"] for r in done
+                         if "time_to_pixels_linear" in r], budget_s)]
     else:
       failed = [r for r in finals if r is not None and "failed" in r]
       cells = ["diverged" if failed else "pending"] * 5
@@ -495,7 +538,7 @@ def render(rows, refs, a, root, elapsed_min) -> str:
       "Effective rank: exp(entropy of the normalised eigenvalues) of the test-set backbone"
       " embedding covariance (Roy & Vetterli 2007); low values mean dimensional collapse."
       " images/s: the calibrated training throughput (augmentation + step, 2 views or SwAV's"
-      " multi-crop). t → pixel: seconds of pre-training (step / steps/s) at the first periodic"
+      " multi-crop). t → pixel (seed 0's run): seconds of pre-training (step / steps/s) at the first periodic"
       f" evaluation (every 1/{EVALS_PER_FINAL_RUN} of the run, and the end) whose kNN top-1 (full"
       " bank) or online linear probe reaches the raw-pixel kNN / linear probe of the same seed;"
       f" \"> {budget_s:.0f}\": not within the budget.",
@@ -503,23 +546,19 @@ def render(rows, refs, a, root, elapsed_min) -> str:
       "## Reading",
       "",
   ] + reading(means) + ["", "## Validation sweep (1 seed, train[:50000] → train[50000:])", "",
-                        "| method | coefficient | calibrated steps/s (load avg) | "
-                        "val linear / kNN top-1 (%) at lr × 1/3, 1, 3 |", "|---|---|---|---|"]
+                        "| method | calibrated steps/s (load avg) | lr × | coefficient |"
+                        " val linear / kNN top-1 (%) |", "|---|---|---|---|---|"]
   for key, (points, chosen, _) in rows.items():
     cal = cals.get(key)
     cal_txt = (f"{cal['steps_per_second']:.2f} ({cal['loadavg_1_5_15'][0]:.1f})" if cal
                else "pending")
-    for coef in ROWS[key][5]:
-      cells = []
-      for f, c, r in points:
-        if c != coef:
-          continue
-        mark = "**" if chosen is not None and (f, c) == chosen[:2] else ""
-        cells.append("pending" if r is None else "diverged" if "failed" in r else
-                     f"{mark}{100 * r['eval/linear/top1']:.2f} / {100 * r['eval/knn/top1']:.2f}{mark}")
-      if cells:
-        lines.append(f"| {ROWS[key][0]} | {ROWS[key][3]} {coef:g} | {cal_txt} | {' · '.join(cells)} |")
-  lines += ["", "Bold: the chosen point (best validation linear top-1, kNN breaks ties)."]
+    for f, c, r in points:
+      mark = "**" if chosen is not None and (f, c) == chosen[:2] else ""
+      cell = ("pending" if r is None else "diverged" if "failed" in r else
+              f"{mark}{100 * r['eval/linear/top1']:.2f} / {100 * r['eval/knn/top1']:.2f}{mark}")
+      lines.append(f"| {ROWS[key][0]} | {cal_txt} | {f:.3g} | {ROWS[key][3]} {c:g} | {cell} |")
+  lines += ["", "Bold: the chosen point (best validation linear top-1, kNN breaks ties). The"
+            " other coefficients' lines appear once the learning-rate stage has finished."]
   return "\n".join(lines) + "\n"
 
 
@@ -558,8 +597,10 @@ def reading(means) -> list[str]:
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--rows", default="", help=f"comma-separated rows to run (default all): {','.join(ROWS)}")
-  ap.add_argument("--phase", choices=("sweep", "final", "all", "report"), default="all",
-                  help="report: run nothing, rewrite the markdown from the cache")
+  ap.add_argument("--phase", choices=("calibrate", "sweep", "final", "all", "report"),
+                  default="all", help="calibrate: only time the rows' steps (run it on an idle"
+                  " machine; the sweeps and final runs can then share the machine); report: run"
+                  " nothing, rewrite the markdown from the cache")
   ap.add_argument("--minutes", type=float, default=5.0, help="pre-training budget of a final run")
   ap.add_argument("--sweep-minutes", type=float, default=2.5, help="... of a sweep run")
   ap.add_argument("--seeds", type=int, default=3)
@@ -580,6 +621,9 @@ def main(argv=None):
     ap.error(f"unknown rows {unknown}; valid: {', '.join(ROWS)}")
   root = Cache(a.workroot)
   t0 = time.time()
+  if a.phase == "calibrate":
+    for key in wanted:
+      root.calibration(key, quick=a.quick, seconds=a.calibration_seconds, run_missing=True)
 
   final = a.phase in ("final", "all")
   refs = [reference(s, quick=a.quick, root=root) if final

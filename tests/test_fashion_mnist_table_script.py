@@ -54,3 +54,22 @@ def test_quick_table_runs_caches_and_marks_pending(tmp_path):
   assert "calibrated" not in out2 and "sweep vicreg" in out2  # reused, reported again
   strip = lambda md: [l for l in md.splitlines() if not l.startswith("Produced by")]
   assert strip(md2) == strip(md1)
+
+
+def test_sweep_is_a_two_stage_coordinate_search_around_each_recipe():
+  """Stage 1: lr × (1/3, 1, 3) at the recipe's own coefficient; stage 2: the other coefficients."""
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  try:
+    import fashion_mnist_table as table
+  finally:
+    sys.path.pop(0)
+  for key, row in table.ROWS.items():
+    own = table.recipe_coef(key)
+    assert own in row[5], key  # every grid holds the recipe's value
+    stage1 = table.grid(key, quick=False)
+    assert stage1 == [(f, own) for f in table.LR_FACTORS], key
+    stage2 = table.grid(key, quick=False, best_lr=3.0)
+    assert sorted(c for _, c in stage2) == sorted(c for c in row[5] if c != own), key
+    assert {f for f, _ in stage2} == {3.0}, key
+  # A coefficient left at the kernel's default is read from the kernel's signature.
+  assert table.recipe_coef("vicreg_logdet") == 1.0
