@@ -64,6 +64,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from ssljax import allocator  # noqa: E402
+
+if __name__ == "__main__":  # not when imported (by a test): that would re-exec the importer
+  allocator.maybe_reexec()  # the runs use the CLI's malloc setting (glibc reads it at start-up)
+
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -217,41 +222,83 @@ def grid(key: str, quick: bool, best_lr=None):
 # Calibration: steps per second of each row's real training step
 # ----------------------------------------------------------------------------
 
-def calibrate(key: str, *, quick: bool, seconds: float) -> dict:
-  """Times the row's jitted step with its input pipeline, after 3 compile/warm-up steps."""
-  config = make_config(key, seed=0, total_steps=10 ** 6, lr_factor=1.0, coef=ROWS[key][5][0],
+# The README demo's pre-training rate on an idle 2-core machine (README command 1
+# from a fresh clone, allocator on: 936 steps in 181 s including compilation;
+# docs/runs.md). Every row's rate is this times its step-time ratio to the
+# demo's step, measured side by side in one process (`calibrate`), so the
+# budget does not depend on what else the machine runs during calibration.
+REFERENCE_ROW = "corinfomax"
+REFERENCE_STEPS_PER_SECOND = 936 / 181
+CALIBRATION_BLOCK = 5  # steps per timed block; row and reference blocks alternate
+
+
+def _step_runner(key: str, *, quick: bool):
+  """(run one step, the RunSetup) for the row's real jitted step and input pipeline."""
+  config = make_config(key, seed=0, total_steps=10 ** 6, lr_factor=1.0, coef=recipe_coef(key),
                        val=True, quick=quick)
   run = setup_lib.build(config)
-  state = run.init_state(jax.random.key(0))
+  holder = {"state": run.init_state(jax.random.key(0))}
   data_it = loop.make_train_loader(run)
   jitted, rng = run.jitted_step(), jax.random.key(1)
 
-  def step(state):
+  def step():
     batch = next(data_it)
     batch.pop("index")
     if config.pid.enabled:
       batch["pseudo_label"] = np.zeros_like(batch["label"])
-    return jitted(state, {k: evaluation.to_global(run.mesh, v) for k, v in batch.items()}, rng)[0]
+    holder["state"] = jitted(holder["state"],
+                             {k: evaluation.to_global(run.mesh, v) for k, v in batch.items()},
+                             rng)[0]
 
-  for _ in range(3):
-    state = step(state)
-  jax.block_until_ready(state)
-  t, n = time.time(), 0
-  while time.time() - t < seconds or n < 5:
-    state = step(state)
-    n += 1
-    if n % 5 == 0:
-      jax.block_until_ready(state)
-  jax.block_until_ready(state)
-  out = {"steps_per_second": n / (time.time() - t), "timed_steps": n,
-         "loadavg_1_5_15": list(os.getloadavg()), "cpus": os.cpu_count(),
-         "date": datetime.datetime.now().isoformat(timespec="seconds"), "refresh_seconds": 0.0}
-  if config.pid.enabled:
+  def block():
+    """Seconds per step over `CALIBRATION_BLOCK` steps (dispatch pipelined, one sync)."""
+    t = time.perf_counter()
+    for _ in range(CALIBRATION_BLOCK):
+      step()
+    jax.block_until_ready(holder["state"])
+    return (time.perf_counter() - t) / CALIBRATION_BLOCK
+
+  for _ in range(3):  # compile and warm up
+    step()
+  jax.block_until_ready(holder["state"])
+  return block, run, holder
+
+
+_REFERENCE = {}
+
+
+def calibrate(key: str, *, quick: bool, seconds: float) -> dict:
+  """The row's idle steps/s: its step time relative to the demo's, timed in alternating blocks.
+
+  Both steps run in this process, block after block, so a busy machine slows
+  both alike; the median ratio times `REFERENCE_STEPS_PER_SECOND` is the row's
+  rate. PID rows also time one pseudo-label refresh, scaled by the same
+  reference (its step time now vs idle).
+  """
+  if "block" not in _REFERENCE:
+    _REFERENCE["block"] = _step_runner(REFERENCE_ROW, quick=quick)[0]
+  ref_block = _REFERENCE["block"]
+  block, run, holder = _step_runner(key, quick=quick) if key != REFERENCE_ROW else (
+      ref_block, None, None)
+  row_times, ref_times, t = [], [], time.time()
+  while time.time() - t < seconds or len(row_times) < 3:
+    row_times.append(block())
+    ref_times.append(ref_block())
+  ratio = statistics.median(r / o for r, o in zip(ref_times, row_times))
+  out = {"steps_per_second": REFERENCE_STEPS_PER_SECOND * ratio, "ratio_to_reference": ratio,
+         "reference": f"{REFERENCE_ROW} at {REFERENCE_STEPS_PER_SECOND:.3f} steps/s",
+         "timed_blocks": len(row_times), "loadavg_1_5_15": list(os.getloadavg()),
+         "cpus": os.cpu_count(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
+         "refresh_seconds": 0.0}
+  config = run.config if run is not None else None
+  if config is not None and config.pid.enabled:
     embed_fn = evaluation.make_embed_fn(run.net, mean=run.dataset.mean, std=run.dataset.std,
                                         image_size=config.data.image_size, mesh=run.mesh)
     t = time.time()
-    loop.compute_pseudo_labels(run, state, embed_fn, previous=None)
-    out["refresh_seconds"] = time.time() - t
+    loop.compute_pseudo_labels(run, holder["state"], embed_fn, previous=None)
+    elapsed = time.time() - t
+    slowdown = statistics.median(ref_times) * REFERENCE_STEPS_PER_SECOND  # now vs idle
+    out["refresh_seconds"] = elapsed / max(slowdown, 1.0)
   return out
 
 
@@ -285,11 +332,14 @@ class Cache:
 
   def calibration(self, key, *, quick, seconds, run_missing):
     cals = self.calibrations()
+    if "ratio_to_reference" not in cals.get(key, {"ratio_to_reference": 0}):
+      del cals[key]  # an absolute timing from before the side-by-side calibration
     if key not in cals and run_missing:
       cals[key] = calibrate(key, quick=quick, seconds=seconds)
       workdir_lib.write_atomic(self.cal_path, json.dumps(cals, indent=2, sort_keys=True))
-      print(f"calibrated {key}: {cals[key]['steps_per_second']:.2f} steps/s "
-            f"(load {cals[key]['loadavg_1_5_15'][0]:.1f})", flush=True)
+      print(f"calibrated {key}: {cals[key]['ratio_to_reference']:.3f} × {REFERENCE_ROW}'s step"
+            f" rate = {cals[key]['steps_per_second']:.2f} steps/s"
+            f" (load {cals[key]['loadavg_1_5_15'][0]:.1f})", flush=True)
     return cals.get(key)
 
   def sweep_dir(self, key, lr_factor, coef):
