@@ -84,6 +84,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.grad_clip_norm = 0.0
   c.optim.decay_all = False
   c.optim.loss_params_lr = 3e-4
+  # Learnable loss parameters: 'adam' = Adam(loss_params_lr) (SSL-HSIC's kernel scale);
+  # 'ssl' = the network's optimiser and schedule (SwAV's prototypes, under LARC officially).
+  c.optim.loss_params_optimizer = "adam"
 
   c.probe = ml_collections.ConfigDict()
   c.probe.learning_rate = 1e-3
