@@ -40,6 +40,9 @@ def base_config() -> ml_collections.ConfigDict:
   # as in the papers; False: from the centre 256 square, on the device.
   c.data.host_crops = True
   c.data.crop_scale = config_dict.placeholder(tuple)  # overrides the preset's crop area range
+  # > 2: that many views of each image, the preset's views repeated in turn (W-MSE 4: 4);
+  # None: the preset's own views (2, or multi-crop's 2 + M).
+  c.data.num_views = config_dict.placeholder(int)
   # > 0: hold out that many labelled training records and evaluate on them instead of the
   # test split (hyper-parameter choice; `datasets.with_validation_holdout`, config argument `val`).
   c.data.validation_holdout = 0
@@ -81,6 +84,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.grad_clip_norm = 0.0
   c.optim.decay_all = False
   c.optim.loss_params_lr = 3e-4
+  # Learnable loss parameters: 'adam' = Adam(loss_params_lr) (SSL-HSIC's kernel scale);
+  # 'ssl' = the network's optimiser and schedule (SwAV's prototypes, under LARC officially).
+  c.optim.loss_params_optimizer = "adam"
 
   c.probe = ml_collections.ConfigDict()
   c.probe.learning_rate = 1e-3

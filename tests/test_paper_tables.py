@@ -18,6 +18,7 @@ import re
 import pytest
 
 from ssljax import configs_util
+from ssljax.train import step as step_lib
 
 TABLE = os.path.join(configs_util.REPO_ROOT, "experiments", "paper_tables.md")
 DIRS = ("cifar10", "cifar100", "tiny_imagenet", "imagenet100", "imagenet")
@@ -79,7 +80,8 @@ def test_row_matches_its_config(row):
   path, arg = CONFIG_RE.match(row["Config"]).groups()
   assert os.path.isfile(os.path.join(configs_util.REPO_ROOT, path)), path
   c = load(path, arg)
-  assert c.data.name == DATASETS[row["Dataset"]], row
+  # A transfer row ("ImageNet-1K → CIFAR-10") pre-trains on the dataset before the arrow.
+  assert c.data.name == DATASETS[row["Dataset"].split(" → ")[0]], row
   assert c.model.encoder == BACKBONES[row["Backbone"]], row
   assert c.data.batch_size == int(row["Batch"]), row
   assert c.num_epochs == float(row["Epochs"]), row
@@ -282,12 +284,64 @@ WMSE = [("cifar10", 3e-3, 64, 128, 1), ("cifar100", 3e-3, 64, 128, 1),
         ("tiny_imagenet", 2e-3, 128, 256, 4)]
 
 
-@pytest.mark.parametrize("row", WMSE, ids=lambda r: r[0])
+# (views, dataset argument, lr, embedding, w_size, w_iter, batch): the README "W-MSE 2" / "W-MSE 4".
+WMSE = [(2, *r, 512) for r in WMSE] + [
+    (4, "cifar10", 3e-3, 64, 128, 1, 256), (4, "cifar100", 3e-3, 64, 128, 1, 256),
+    (4, "tiny_imagenet", 2e-3, 128, 256, 1, 256)]
+
+
+@pytest.mark.parametrize("row", WMSE, ids=lambda r: f"{r[0]}_{r[1]}")
 def test_wmse_official_hyper_parameters(row):
-  dataset, lr, emb, w_size, w_iter = row
-  c = load("configs/cifar10/wmse.py", f"dataset={dataset}")
+  views, dataset, lr, emb, w_size, w_iter, batch = row
+  c = load("configs/cifar10/wmse.py", f"views={views},dataset={dataset}")
+  assert len(step_lib.view_configs(c.data)) == views and c.data.augmentation == "wmse"
   t = c.loss.terms.wmse
   assert (t.w_size, t.w_iter, c.model.projector_dim) == (w_size, w_iter, emb)
   assert c.model.projector_hidden == (1024,) and c.model.projector_bn
   assert (c.optim.name, c.optim.base_lr, c.optim.lr_scaling) == ("adam", lr, "none")
-  assert (c.data.batch_size, c.num_epochs) == (512, 1000.0)
+  assert (c.data.batch_size, c.num_epochs) == (batch, 1000.0)
+
+
+def test_wmse_imagenet100_and_solo_learn_recipes():
+  # solo-learn scripts/pretrain/{cifar,imagenet-100}/wmse.yaml: Adam 2e-3 x B/256, wd 1e-6.
+  for path, arg, views, epochs in (("configs/cifar10/wmse.py", "solo", "wmse_solo", 1000.0),
+                                   ("configs/imagenet100/wmse.py", None, "wmse_solo_imagenet",
+                                    400.0)):
+    c = load(path, arg)
+    t = c.loss.terms.wmse
+    assert (t.w_size, t.w_iter, c.model.projector_hidden, c.model.projector_dim) == (
+        128, 1, (1024,), 64)
+    o = c.optim
+    assert (o.name, o.base_lr, o.lr_scaling, o.schedule, o.warmup_epochs, o.warmup_start_lr) == (
+        "adam", 2e-3, "linear", "cosine", 10.0, 0.0)
+    assert (c.data.batch_size, c.num_epochs, c.data.augmentation) == (256, epochs, views)
+  # htdt/self-supervised README "ImageNet-100" W-MSE 4 command.
+  c = load("configs/imagenet100/wmse.py", "official,views=4")
+  t = c.loss.terms.wmse
+  assert (t.w_size, t.w_iter, c.model.projector_dim, c.data.num_views) == (256, 1, 128, 4)
+  assert (c.data.batch_size, c.num_epochs, c.data.augmentation) == (256, 240.0, "simclr")
+  assert (c.optim.base_lr, c.optim.lr_scaling, c.optim.schedule) == (2e-3, "none", "constant")
+
+
+def test_moco_v2_imagenet_official_recipe():
+  # facebookresearch/moco: main_moco.py --lr 0.03 --batch-size 256 --mlp --moco-t 0.2 --aug-plus --cos.
+  c = load("configs/imagenet/moco.py", None)
+  assert c.loss.terms.moco.to_dict() == {"weight": 1.0, "queue_size": 65536,
+                                         "temperature": 0.2, "symmetric": False}
+  o = c.optim
+  assert (o.name, o.base_lr, o.lr_scaling, o.momentum, o.weight_decay, o.decay_all) == (
+      "sgd", 0.03, "linear", 0.9, 1e-4, True)
+  assert (o.warmup_epochs, o.schedule, o.min_lr) == (0.0, "cosine", 0.0)
+  assert (c.model.target_ema, c.model.target_ema_schedule, c.model.target_init) == (
+      0.999, "constant", "copy")
+  assert (c.model.projector_hidden, c.model.projector_dim, c.model.projector_bn) == (
+      (2048,), 128, False)
+  assert (c.data.batch_size, c.num_epochs, c.data.augmentation) == (256, 800.0, "moco_v2")
+  assert not c.model.encoder_kwargs.get("zero_init_residual", False)
+
+
+def test_swav_prototypes_train_under_the_network_optimiser():
+  # main_swav.py (LARC over every parameter) and solo-learn (prototypes in the LARS groups).
+  for path in ("configs/imagenet/swav.py", "configs/cifar10/swav.py"):
+    c = load(path, None)
+    assert (c.optim.name, c.optim.loss_params_optimizer) == ("lars", "ssl"), path

@@ -24,9 +24,16 @@ and solo-learn's defaults (`presets.solo_learn`):
 images, 2x32 (area U[0.14, 1]) + 4x16 (U[0.05, 0.14]) crops
 (``'multicrop_small'``).
 
-Deviations: no LARS ``clip_lr``, float32; the prototypes are a loss
-parameter trained by Adam(``optim.loss_params_lr``), not LARS; our
-augmentation ops; linear top-1 from our offline probe.
+The prototypes: solo-learn's ``nn.utils.weight_norm`` layer with its norm
+fixed to 1 (``solo/methods/swav.py``), trained by the same LARS (2-D, so
+adapted and decayed): here a loss parameter normalised inside the loss (the
+same function and gradient) under a second instance of the network's LARS
+and schedule (``optim.loss_params_optimizer='ssl'``).
+
+Deviations: no LARS ``clip_lr``, float32; while the prototypes are frozen
+their gradient is zero, so LARS still applies the weight decay, which shrinks
+them without turning them (solo-learn sets their gradient to ``None``:
+untouched); our augmentation ops; linear top-1 from our offline probe.
 """
 
 from ssljax import config as config_lib
@@ -42,6 +49,7 @@ def get_config(arg=None):
   c.data.augmentation = "multicrop_small" if a.multicrop else "simclr"
   presets.solo_learn(c, base_lr=0.6, weight_decay=1e-6)
   presets.heads(c, "2048-128")
+  c.optim.loss_params_optimizer = "ssl"   # the prototypes under LARS, as solo-learn
   c.loss.terms = {"swav": {"weight": 1.0, "temperature": 0.1, "epsilon": 0.05,
                            "sinkhorn_iters": 3, "num_prototypes": 3000,
                            "freeze_prototypes_steps": 2 * STEPS_PER_EPOCH,

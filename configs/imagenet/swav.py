@@ -22,11 +22,23 @@ and ``main_swav.py`` (``docs/methods/swav.md``):
 * LARC (trust 0.001, no clip) on SGD momentum 0.9, lr 4.8 at batch 4096
   (= 0.3 × B/256), wd 1e-6, 10 warm-up epochs from 0.3, cosine to 0.0048.
 
+The prototypes (``main_swav.py``): a bias-free ``nn.Linear(128, 3000)`` of
+the model, under the same LARC (adapted, wd 1e-6), re-normalised in place
+before every iteration and left out of the update (gradient ``None``) for the
+first 313 iterations. Here: a loss parameter under a second instance of the
+network's LARS and schedule (``optim.loss_params_optimizer='ssl'``), so
+adapted and decayed like the official ones, and normalised inside the loss.
+
 Deviations: LARS here excludes biases and BN from the adaptation and the
-weight decay (LARC does not); the prototypes are a loss parameter trained by
-Adam(``optim.loss_params_lr``) instead of LARC, and normalised inside the loss
-instead of in place; each crop's BatchNorm statistics come from its own batch
-(SwAV runs the crops of one resolution together); our offline linear probe.
+weight decay (LARC does not); the prototypes are normalised inside the loss
+instead of in place, so their gradient is the official one projected onto the
+tangent of each unit row, divided by its norm (the same first-order update
+direction; LARS's trust ratio uses the projected gradient's norm) and their
+norm drifts (the loss reads only directions); while frozen their gradient is
+zero, so LARS still applies the weight decay, which shrinks them without
+turning them (official: untouched); each crop's BatchNorm statistics come
+from its own batch (SwAV runs the crops of one resolution together); our
+offline linear probe.
 """
 
 from ssljax import config as config_lib
@@ -46,4 +58,5 @@ def get_config(arg=None):
   c.loss.terms = {"swav": {"weight": 1.0, "temperature": 0.1, "epsilon": 0.05,
                            "sinkhorn_iters": 3, "num_prototypes": 3000,
                            "freeze_prototypes_steps": 313, "queue_size": 0}}
+  c.optim.loss_params_optimizer = "ssl"   # the prototypes under LARS, as main_swav.py's LARC
   return presets.finish(c, a)

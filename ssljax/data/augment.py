@@ -578,6 +578,20 @@ _PAPER_VIEWS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # solo-learn scripts/pretrain/imagenet-100/augmentations/vicreg.yaml.
     "vicreg_solo": ({"crop_scale": (0.2, 1.0), "blur_prob": 0.5, "solarize_prob": 0.1,
                      "pil_blur": True},) * 2,
+    # W-MSE htdt/self-supervised cfg.py defaults + datasets/transforms.py::aug_transform
+    # (CIFAR, STL-10, Tiny-ImageNet; every view the same transform).
+    "wmse": ({"crop_scale": (0.2, 1.0), "saturation": 0.4, "grayscale_prob": 0.1,
+              "blur_prob": 0.0, "solarize_prob": 0.0},) * 2,
+    # solo-learn scripts/pretrain/cifar/wmse.yaml (inline augmentations).
+    "wmse_solo": ({"crop_scale": (0.2, 1.0), "brightness": 0.8, "contrast": 0.8,
+                   "saturation": 0.8, "hue": 0.2, "blur_prob": 0.0, "solarize_prob": 0.0},) * 2,
+    # solo-learn scripts/pretrain/imagenet-100/augmentations/wmse.yaml (its 224 px crops).
+    "wmse_solo_imagenet": ({"crop_scale": (0.2, 1.0), "brightness": 0.8, "contrast": 0.8,
+                            "saturation": 0.8, "hue": 0.2, "blur_prob": 0.2,
+                            "solarize_prob": 0.0, "pil_blur": True},) * 2,
+    # MoCo v2 facebookresearch/moco main_moco.py --aug-plus.
+    "moco_v2": ({"crop_scale": (0.2, 1.0), "saturation": 0.4, "blur_prob": 0.5,
+                 "solarize_prob": 0.0, "pil_blur": True},) * 2,
     # CorInfoMax transform_utils.py::PretrainTransform (every dataset, blur even at 32 px).
     "corinfomax": ({"blur_prob": 1.0, "solarize_prob": 0.0, "pil_blur": True},
                    {"blur_prob": 0.1, "solarize_prob": 0.2, "pil_blur": True}),
@@ -605,6 +619,15 @@ def paper_view_configs(name: str, output_size: int) -> tuple[ViewConfig, ViewCon
                                                              (PIL)       solarise 0.1 / 0.1
   'corinfomax'   CorInfoMax ``transform_utils.py``           1.0 / 0.1   solarise 0 / 0.2
                                                              (PIL)
+  'wmse'         W-MSE ``htdt/self-supervised`` ``cfg.py``   0 / 0       crop U[0.2, 1], jitter
+                 defaults (CIFAR, Tiny-ImageNet)                         0.4/0.4/0.4/0.1,
+                                                                         grayscale 0.1
+  'wmse_solo'    solo-learn CIFAR ``wmse.yaml``              0 / 0       crop U[0.2, 1], jitter
+                                                                         0.8/0.8/0.8/0.2
+  'moco_v2'      MoCo v2 ``main_moco.py --aug-plus``         0.5 / 0.5   crop U[0.2, 1], jitter
+                                                             (PIL)       0.4/0.4/0.4/0.1
+  'wmse_solo_    solo-learn ImageNet-100                     0.2 / 0.2   crop U[0.2, 1], jitter
+  imagenet'      ``augmentations/wmse.yaml`` (224 px crops)  (PIL)       0.8/0.8/0.8/0.2
   =============  ==========================================  ==========  =========================
 
   BYOL's own ImageNet views (also VICReg's official ``augmentations.py`` and

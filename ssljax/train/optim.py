@@ -102,6 +102,14 @@ def make_optimizer(cfg: ml_collections.ConfigDict, *, global_batch_size: int,
   return opt, schedule
 
 
+# config.optim.loss_params_optimizer -> the optimiser of params['loss'].
+LOSS_PARAMS_OPTIMIZERS = {
+    "adam": lambda config, **_: optax.adam(config.optim.loss_params_lr),
+    "ssl": lambda config, **kw: make_optimizer(config.optim,
+                                               global_batch_size=config.data.batch_size, **kw)[0],
+}
+
+
 def _param_labels(params):
   return {k: jax.tree.map(lambda _: k, v) for k, v in params.items()}
 
@@ -111,14 +119,20 @@ def make_train_optimizer(config: ml_collections.ConfigDict, *, steps_per_epoch: 
   """The optimiser of the whole `TrainState.params` (``{'online', 'probe', 'loss'}``).
 
   ``optax.multi_transform``: the SSL optimiser for the network, AdamW for the
-  online probe (``config.probe``), Adam(``optim.loss_params_lr``) for learnable
-  loss parameters — SSL-HSIC trains its kernel scale with Adam(3e-4) apart
-  from LARS (``deepmind/ssl_hsic`` ``experiment.py``).
+  online probe (``config.probe``), and for learnable loss parameters
+  (`LOSS_PARAMS_OPTIMIZERS[optim.loss_params_optimizer]`) either
+  Adam(``optim.loss_params_lr``) — SSL-HSIC trains its kernel scale with
+  Adam(3e-4) apart from LARS (``deepmind/ssl_hsic`` ``experiment.py``) — or
+  ``'ssl'``, a second instance of the network's optimiser with the same
+  schedule — SwAV's prototypes are a layer of the model under the same LARC
+  (``facebookresearch/swav`` ``main_swav.py``).
   """
   ssl_opt, schedule = make_optimizer(config.optim, global_batch_size=config.data.batch_size,
                                      total_steps=total_steps, steps_per_epoch=steps_per_epoch)
   probe_opt = optax.adamw(config.probe.learning_rate, weight_decay=config.probe.weight_decay)
-  loss_opt = optax.adam(config.optim.loss_params_lr)
+  build_loss_opt = config_lib.choose(LOSS_PARAMS_OPTIMIZERS, config.optim.loss_params_optimizer,
+                                     "config.optim.loss_params_optimizer")
+  loss_opt = build_loss_opt(config, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
   tx = optax.multi_transform({"online": ssl_opt, "probe": probe_opt, "loss": loss_opt},
                              _param_labels)
   return tx, schedule

@@ -228,11 +228,30 @@ VIEW_PRESETS = {
 def view_configs(data_cfg):
   """The augmentation of each view: ``VIEW_PRESETS[config.data.augmentation](image_size)``.
 
+  ``config.data.num_views`` (when set) makes that many views of every image
+  from a two-view preset, its two configs in turn (``(v1, v2, v1, v2)`` for
+  4): W-MSE 4 (Ermolov et al. 2021, Sec. 5; official ``--num_samples 4``
+  draws every view from the same transform, as the symmetric presets do).
+  Each view has its own random key (`augment.augment_views`).
   ``config.data.crop_scale`` (when set) replaces the random-resized-crop area
   range of every view that crops (a multi-crop preset's local crops included).
+
+  >>> import ml_collections
+  >>> d = ml_collections.ConfigDict({"augmentation": "vicreg_cifar", "image_size": 32,
+  ...                                "num_views": 4, "crop_scale": None})
+  >>> len(view_configs(d)), len(set(view_configs(d)))     # 4 views, all the same recipe
+  (4, 1)
   """
   preset = config_lib.choose(VIEW_PRESETS, data_cfg.augmentation, "config.data.augmentation")
   views = preset(data_cfg.image_size)
+  num_views = data_cfg.get("num_views")
+  if num_views is not None:
+    if len(views) != 2 or num_views < 2:
+      raise errors.ConfigError(
+          f"config.data.num_views={num_views} needs a two-view preset and num_views >= 2; "
+          f"config.data.augmentation={data_cfg.augmentation!r} makes {len(views)} views "
+          "(multi-crop sets its own count: leave num_views unset).")
+    views = tuple(views[v % 2] for v in range(num_views))
   scale = data_cfg.get("crop_scale")
   if scale is not None:
     lo, hi = (float(v) for v in scale)

@@ -52,8 +52,24 @@ EXPECTED = {
              flip_prob=0.5, **_JITTER_04),
         dict(crop_scale=(0.08, 1.0), blur_prob=0.1, solarize_prob=0.2, grayscale_prob=0.2,
              flip_prob=0.5, **_JITTER_04)],
+    "wmse": [  # htdt/self-supervised cfg.py defaults (--cj0..3, --gs_p, --crop_s0)
+        dict(crop_scale=(0.2, 1.0), brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
+             jitter_prob=0.8, grayscale_prob=0.1, blur_prob=0.0, solarize_prob=0.0,
+             flip_prob=0.5)] * 2,
+    "wmse_solo": [  # solo-learn cifar/wmse.yaml
+        dict(crop_scale=(0.2, 1.0), brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2,
+             jitter_prob=0.8, grayscale_prob=0.2, blur_prob=0.0, solarize_prob=0.0,
+             flip_prob=0.5)] * 2,
+    "wmse_solo_imagenet": [  # solo-learn imagenet-100/augmentations/wmse.yaml (224 px crops)
+        dict(crop_scale=(0.2, 1.0), brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2,
+             jitter_prob=0.8, grayscale_prob=0.2, blur_prob=0.2, solarize_prob=0.0,
+             flip_prob=0.5)] * 2,
+    "moco_v2": [  # facebookresearch/moco main_moco.py, augmentation for --aug-plus
+        dict(crop_scale=(0.2, 1.0), brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
+             jitter_prob=0.8, grayscale_prob=0.2, blur_prob=0.5, solarize_prob=0.0,
+             flip_prob=0.5)] * 2,
 }
-PIL_BLUR = {"simclr", "vicreg_solo", "corinfomax"}
+PIL_BLUR = {"simclr", "vicreg_solo", "corinfomax", "wmse_solo_imagenet", "moco_v2"}
 
 
 def test_presets_are_the_published_recipes():

@@ -153,6 +153,22 @@ def test_evaluate_prints_the_file_it_wrote(finished, tmp_path):
   assert f"results: {path}" in proc.stdout and os.path.exists(path)
 
 
+def test_evaluate_on_a_transfer_dataset(finished, tmp_path):
+  """``--mode=evaluate --config.eval.dataset=NAME``: the Fashion-MNIST run probed on digits."""
+  workdir = _copy(finished, tmp_path)
+  proc = cli.run(workdir, *FAST, "--mode=evaluate", "--config.eval.dataset=digits")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  path = os.path.join(workdir, "eval_results_6_digits.json")
+  assert f"results: {path}" in proc.stdout and os.path.exists(path)
+  with open(path) as f:
+    results = json.load(f)
+  keys = {k for k in results if k.startswith("eval/")}
+  assert keys == {"eval/transfer/digits/knn/top1", "eval/transfer/digits/linear/top1"}, keys
+  for k in keys:   # 10 classes: above chance on images the encoder never saw
+    assert results[k] > 0.2, (k, results[k])
+  assert not os.path.exists(os.path.join(workdir, "eval_results_6.json"))
+
+
 def test_changed_model_is_refused_before_anything_is_written(finished, tmp_path):
   workdir = _copy(finished, tmp_path)
   before = open(os.path.join(workdir, "config.json")).read()

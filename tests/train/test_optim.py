@@ -183,3 +183,32 @@ def test_target_ema_decay_matches_byol_formula():
   assert got[total] == pytest.approx(1.0, abs=1e-7)                           # τ_T = 1
   assert np.all(got[total:] == got[total])                                    # held after T
   assert np.all(np.diff(got) >= 0)
+
+
+def test_loss_params_follow_the_network_optimiser_with_ssl():
+  """``loss_params_optimizer='ssl'``: params['loss'] get the network's LARS update (SwAV's
+  prototypes under main_swav.py's LARC), ``'adam'`` gets Adam(loss_params_lr)."""
+  from ssljax import config as config_lib
+  c = config_lib.base_config()
+  c.optim.warmup_epochs = 0.0
+  w = jax.random.normal(jax.random.key(0), (6, 4))
+  g = jax.random.normal(jax.random.key(1), (6, 4))
+  params = {"online": {"w": w}, "probe": {"b": jnp.zeros(3)}, "loss": {"prototypes": w}}
+  grads = {"online": {"w": g}, "probe": {"b": jnp.ones(3)}, "loss": {"prototypes": g}}
+
+  def loss_update(name):
+    with c.unlocked():
+      c.optim.loss_params_optimizer = name
+    tx, _ = optim.make_train_optimizer(c, steps_per_epoch=10, total_steps=100)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    return updates
+
+  u = loss_update("ssl")
+  np.testing.assert_allclose(u["loss"]["prototypes"], u["online"]["w"], rtol=1e-6)
+  # LARS: the step is lr · η · ||w|| / ||g + wd·w|| along g + wd·w (no momentum yet).
+  lr = 0.3 * c.data.batch_size / 256
+  d = g + c.optim.weight_decay * w
+  expected = -lr * c.optim.trust_coefficient * jnp.linalg.norm(w) / jnp.linalg.norm(d) * d
+  np.testing.assert_allclose(u["loss"]["prototypes"], expected, rtol=1e-5)
+  adam = loss_update("adam")["loss"]["prototypes"]   # Adam's first step: -lr · sign(g)
+  np.testing.assert_allclose(adam, -c.optim.loss_params_lr * jnp.sign(g), rtol=1e-4)

@@ -76,7 +76,7 @@ def test_batch_not_divisible_by_devices():
 @pytest.mark.parametrize("field,value", [
     ("optim.name", "lamb"), ("optim.lr_scaling", "cubic"), ("optim.schedule", "step"),
     ("data.augmentation", "autoaugment"), ("parallel.loss_mode", "pmap"),
-    ("model.target_init", "random")])
+    ("model.target_init", "random"), ("optim.loss_params_optimizer", "sgd")])
 def test_enumerated_fields_are_checked_before_anything_runs(field, value):
   config = tiny_train_config({"vicreg": {}}, use_target=True)
   section, key = field.split(".")
