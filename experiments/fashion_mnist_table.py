@@ -9,20 +9,25 @@
 Protocol (per row of `ROWS`: every SSL config of ``configs/fashion_mnist/``,
 the PID-SSL variants of SimCLR and VICReg, and the supervised reference):
 
-1. **Budget.** Every run gets the same wall-clock of pre-training on this
-   machine (``--minutes``, default 5). Each row's training steps/s is measured
-   once (`calibrate`: a timed run of the real step and input pipeline after
-   compilation; PID rows also time one pseudo-label refresh) and cached with
-   the load average in ``<workroot>/calibration.json``; the run length is
-   ``total_steps = budget × steps/s`` (minus the PID refreshes), so every
-   learning-rate schedule completes, and re-runs reuse the cached step count
-   (reproducible). Compilation, periodic and final evaluation are not counted.
+1. **Budget.** Every run gets the same wall-clock of pre-training on an idle
+   machine (``--minutes``, default 5). Each row's steps/s is measured once
+   (``--phase calibrate``, `calibrate`): its real step and input pipeline,
+   after compilation, timed in alternating blocks with the README demo's step
+   in one process, so the ratio holds on a busy machine; times the demo's idle
+   rate `REFERENCE_STEPS_PER_SECOND`. PID rows also time one pseudo-label
+   refresh. The rates are committed in
+   ``experiments/results/fashion_mnist_calibration.json``, so every clone
+   trains the same step counts: ``total_steps = budget × steps/s`` (minus the
+   PID refreshes), every learning-rate schedule completes, and a busy machine
+   makes a run slower but does not change it. Compilation, periodic and final
+   evaluation are not counted.
 2. **Validation sweep** (``--phase sweep``): a two-stage coordinate search
    (`grid`): the recipe's learning rate × `LR_FACTORS` at the recipe's main
    coefficient, then the row's other coefficients (`ROWS`) at the winning
-   learning rate; 1 seed, a ``--sweep-minutes`` budget (default 2.5: half of the final budget, with the
-   same schedule proportions), pre-trained and probed on train[:50000] and
-   evaluated on the held-out train[50000:] (config argument ``val``). The
+   learning rate; 1 seed, a ``--sweep-minutes`` budget (default 2.5: half of
+   the final budget, with the same schedule proportions), pre-trained and
+   probed on train[:50000] and evaluated on the held-out train[50000:]
+   (config argument ``val``). The
    point with the best validation linear top-1 wins (kNN top-1 breaks ties).
    The test split is never read here.
 3. **Final runs** (``--phase final``): the chosen point, ``--seeds`` seeds,
@@ -32,9 +37,6 @@ the PID-SSL variants of SimCLR and VICReg, and the supervised reference):
    the raw-pixel kNN / linear probe (in seconds of pre-training, steps /
    calibrated steps/s; resolution one eighth of the budget). The other seeds
    skip these periodic evaluations (each costs about half a minute).
-0. **Calibration** (``--phase calibrate``) needs an idle machine: run it first
-   for every row; the sweeps and final runs have fixed step counts, so they can
-   then share the machine without changing their results.
 4. **References**: the random-init encoder and raw pixels with the same kNN
    and linear probe (`ssljax.train.loop.baselines`), per seed.
 
@@ -318,10 +320,10 @@ def budget_steps(key: str, cal: dict, minutes: float, *, quick: bool) -> int:
 class Cache:
   """``<workroot>``: calibration.json, sweep/<row>/<point>/, final/<row>_s<seed>/, reference_s<seed>/."""
 
-  def __init__(self, root: str):
+  def __init__(self, root: str, cal_path: str = ""):
     self.root = root
     os.makedirs(root, exist_ok=True)
-    self.cal_path = os.path.join(root, "calibration.json")
+    self.cal_path = cal_path or os.path.join(root, "calibration.json")
 
   def calibrations(self) -> dict:
     try:
@@ -648,14 +650,16 @@ def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--rows", default="", help=f"comma-separated rows to run (default all): {','.join(ROWS)}")
   ap.add_argument("--phase", choices=("calibrate", "sweep", "final", "all", "report"),
-                  default="all", help="calibrate: only time the rows' steps (run it on an idle"
-                  " machine; the sweeps and final runs can then share the machine); report: run"
+                  default="all", help="calibrate: only time the rows' steps; report: run"
                   " nothing, rewrite the markdown from the cache")
   ap.add_argument("--minutes", type=float, default=5.0, help="pre-training budget of a final run")
   ap.add_argument("--sweep-minutes", type=float, default=2.5, help="... of a sweep run")
   ap.add_argument("--seeds", type=int, default=3)
   ap.add_argument("--calibration-seconds", type=float, default=20.0)
   ap.add_argument("--workroot", default="runs/fashion_mnist_table")
+  ap.add_argument("--calibration", default=os.path.join(HERE, "results", "fashion_mnist_calibration.json"),
+                  help="the rows' calibrated steps/s (committed, so every clone trains the same"
+                  " step counts; '' = <workroot>/calibration.json)")
   ap.add_argument("--out", default=os.path.join(HERE, "results"))
   ap.add_argument("--quick", action="store_true",
                   help="smoke: runlocal-sized model, 2-point sweeps, seconds-long budgets")
@@ -669,7 +673,7 @@ def main(argv=None):
   unknown = sorted(set(wanted) - set(ROWS))
   if unknown:
     ap.error(f"unknown rows {unknown}; valid: {', '.join(ROWS)}")
-  root = Cache(a.workroot)
+  root = Cache(a.workroot, "" if a.quick else a.calibration)
   t0 = time.time()
   if a.phase == "calibrate":
     for key in wanted:
