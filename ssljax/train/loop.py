@@ -276,6 +276,7 @@ def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
               "the checkpoint is saved, rerun the same command to resume")
           return {"stopped_at_step": step}
   finally:
+    data_it.close()  # stops the grain workers (they would prefetch through evaluation)
     if bar is not None:
       bar.close()  # idempotent; the final bar is drawn here, once
   if step > start_step:
