@@ -29,7 +29,7 @@ except the old path, whose views are cut on the device from its 256x256 output):
 
 Run::
 
-  python -m benchmarks.input_pipeline                     # 2000 images, ~4 min on 2 idle cores
+  python -m benchmarks.input_pipeline                     # 2000 images, ~14 min on 2 busy vCPUs
   python -m benchmarks.input_pipeline --num_images 8000 --out experiments/results/input_pipeline.md
 """
 

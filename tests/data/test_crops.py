@@ -293,3 +293,14 @@ def test_decode_resize_center_crop_matches_the_array_path():
   decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
   np.testing.assert_array_equal(crops.decode_resize_center_crop(data, 32),
                                 loader.resize_short_side_center_crop(decoded, 32))
+
+
+def test_host_resize_is_a_validated_config_choice():
+  from ssljax import errors  # pylint: disable=g-import-not-at-top
+  from ssljax.train import setup as setup_lib  # pylint: disable=g-import-not-at-top
+  from configs.fashion_mnist import vicreg as vicreg_config  # pylint: disable=g-import-not-at-top
+  config = vicreg_config.get_config("runlocal")
+  assert config.data.host_resize in crops.RESIZERS
+  config.data.host_resize = "cv2"
+  with pytest.raises(errors.ConfigError, match="host_resize"):
+    setup_lib.build(config)
