@@ -18,6 +18,8 @@ INSTALL_REQUIRES = [
     "tensorflow-datasets>=4.9.10,<5",
     "importlib_resources>=6",  # TFDS needs it at run time but does not declare it.
     "pillow>=10",
+    # The ImageNet host crops' resize (ssljax/data/crops.py, ~10x faster than Pillow's).
+    "opencv-python-headless>=4.10",
     "orbax-checkpoint>=0.12.8,<0.13",
     "grain>=0.2.18,<0.3",
     "dm-pix>=0.4.5,<0.5",

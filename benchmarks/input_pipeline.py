@@ -18,7 +18,9 @@ except the old path, whose views are cut on the device from its 256x256 output):
   (the loader without ``host_crops``);
 * new: `ssljax.data.crops` host crops (sample on the whole image, one reduced
   JPEG decode shared by the 2 views, bicubic resize), from TFDS and from the
-  folder, in-process threads and with grain worker processes;
+  folder, in-process threads and with grain worker processes; with the default
+  OpenCV resize (no antialiasing, the TF convention) and with Pillow's
+  antialiased resize (``resize='pillow'``);
 * tf.data: BYOL/SimCLR's TF crop (``sample_distorted_bounding_box`` +
   ``tf.image.decode_and_crop_jpeg`` + bicubic ``tf.image.resize``, once per
   view), ``num_parallel_calls=AUTOTUNE``, when TensorFlow (the ``[tf]`` extra)
@@ -27,7 +29,7 @@ except the old path, whose views are cut on the device from its 256x256 output):
 
 Run::
 
-  python -m benchmarks.input_pipeline                     # 2000 images, ~4 min on 2 idle cores
+  python -m benchmarks.input_pipeline                     # 2000 images, ~14 min on 2 busy vCPUs
   python -m benchmarks.input_pipeline --num_images 8000 --out experiments/results/input_pipeline.md
 """
 
@@ -143,13 +145,15 @@ def _transform_ab(folder: str, num_images: int, repeats: int):
   files = sorted(os.path.join(r, f) for r, _, fs in os.walk(os.path.join(folder, "train"))
                  for f in fs)[:num_images]
   datas = [open(f, "rb").read() for f in files]  # pylint: disable=consider-using-with
-  host_crops = (crops.HostCrop(VIEW), crops.HostCrop(VIEW))
+  fns = {}
+  for resize in crops.RESIZERS:
+    host_crops = (crops.HostCrop(VIEW, resize=resize),) * 2
 
-  def ours():
-    for i, d in enumerate(datas):
-      crops.decode_random_crops(d, host_crops, np.random.default_rng(i))
+    def ours(host_crops=host_crops):
+      for i, d in enumerate(datas):
+        crops.decode_random_crops(d, host_crops, np.random.default_rng(i))
 
-  fns = {"new: decode_random_crops": ours}
+    fns[f"new: decode_random_crops, resize={resize}"] = ours
   try:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -177,13 +181,29 @@ def _transform_ab(folder: str, num_images: int, repeats: int):
   return best
 
 
+BEGIN, END = "<!-- input_pipeline table: begin -->", "<!-- input_pipeline table: end -->"
+
+
+def _write_table(path: str, table: str) -> None:
+  """Writes ``table`` between the BEGIN/END markers of ``path`` (the page's text is kept)."""
+  block = f"{BEGIN}\n{table}\n{END}"
+  text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+  if BEGIN in text and END in text:
+    text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+  else:
+    text = block + "\n"
+  with open(path, "w", encoding="utf-8") as f:
+    f.write(text)
+
+
 def main(argv=None) -> None:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--num_images", type=int, default=2000)
   p.add_argument("--batch", type=int, default=32)
   p.add_argument("--repeats", type=int, default=3, help="passes per row; the best is kept")
   p.add_argument("--workdir", default=None, help="dataset folder (default: a temp dir, deleted)")
-  p.add_argument("--out", default=None, help="also write the markdown table here")
+  p.add_argument("--out", default=None,
+                 help="also write the tables into this markdown page, between its markers")
   args = p.parse_args(argv)
   cores = loader.usable_cores()
   workdir = args.workdir or tempfile.mkdtemp(prefix="ssljax_input_")
@@ -200,6 +220,7 @@ def main(argv=None) -> None:
   print(f"dataset: {args.num_images} JPEGs, mean {mean_kb:.0f} KB ({time.time() - t0:.0f} s)",
         file=sys.stderr)
   host_crops = (crops.HostCrop(VIEW), crops.HostCrop(VIEW))
+  pil_crops = (crops.HostCrop(VIEW, resize="pillow"),) * 2
   n, b = args.num_images, args.batch
 
   def pillow_only():
@@ -216,6 +237,10 @@ def main(argv=None) -> None:
       (f"new: host crops, TFDS (threads={cores}, workers=0)", "2 x 224x224",
        lambda: _loader_row(n, b, data_dir=tfds_dir, host_crops=host_crops, worker_count=0,
                            num_threads=cores)),
+      (f"new: host crops, TFDS, Pillow antialiased resize (threads={cores}, workers=0)",
+       "2 x 224x224",
+       lambda: _loader_row(n, b, data_dir=tfds_dir, host_crops=pil_crops, worker_count=0,
+                           num_threads=cores)),
       (f"new: host crops, TFDS, Pillow decoder (threads={cores}, workers=0)", "2 x 224x224",
        pillow_only),
       (f"new: host crops, image folder (threads={cores}, workers=0)", "2 x 224x224",
@@ -224,7 +249,7 @@ def main(argv=None) -> None:
       (f"new: host crops, TFDS (grain workers={cores}, threads=1 each)", "2 x 224x224",
        lambda: _loader_row(n, b, data_dir=tfds_dir, host_crops=host_crops, worker_count=cores,
                            num_threads=1)),
-      ("tf.data, same output as the new path: bicubic resize with antialias=True",
+      ("tf.data, antialiased like resize=pillow: bicubic resize with antialias=True",
        "2 x 224x224", lambda: _tf_row(folder, n, b, cores, antialias=True)),
       (f"tf.data (BYOL's TF crop): decode_and_crop_jpeg + bicubic resize per view "
        f"(AUTOTUNE, {cores} threads)", "2 x 224x224", lambda: _tf_row(folder, n, b, cores)),
@@ -243,7 +268,9 @@ def main(argv=None) -> None:
     rows = rows[:-2] + [("tf.data: not measured, TensorFlow is not installed "
                          "(pip install 'ssljax[tf]')", "2 x 224x224", None)]
   ref = tf_res[1] if tf_res else None
-  lines = [f"Host: {platform.processor() or platform.machine()}, {cores} usable cores; "
+  load = os.getloadavg()[0]
+  lines = [f"Host: {platform.processor() or platform.machine()}, {cores} usable cores "
+           f"(load average {load:.1f} at the end of the loader rows); "
            f"{n} JPEGs, mean {mean_kb:.0f} KB; batch {b}; best of {args.repeats} passes.", "",
            "| path | output per image | images/s | images/s per core | per core vs tf.data |",
            "|---|---|---:|---:|---:|"]
@@ -265,8 +292,7 @@ def main(argv=None) -> None:
   table = "\n".join(lines)
   print(table)
   if args.out:
-    with open(args.out, "w", encoding="utf-8") as f:
-      f.write(table + "\n")
+    _write_table(args.out, table)
   if not args.workdir:
     shutil.rmtree(workdir, ignore_errors=True)
 

@@ -36,7 +36,7 @@ key="$({ cat setup.py; echo "extras=$EXTRAS"; pwd; .venv/bin/python -VV; } | sha
 # here anyway) and the stack it needs.
 check() {
   .venv/bin/python -c "
-import importlib.metadata as m, jax, flax, optax, tensorflow_datasets, grain, orbax.checkpoint
+import importlib.metadata as m, jax, flax, optax, tensorflow_datasets, grain, orbax.checkpoint, cv2
 print('ssljax', m.version('ssljax') + ', jax', jax.__version__, 'on', jax.default_backend())" \
     2>>"$LOG"
 }

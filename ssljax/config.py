@@ -39,6 +39,9 @@ def base_config() -> ml_collections.ConfigDict:
   # ImageNet: random resized crops cut on the host from the whole JPEG (ssljax/data/crops.py),
   # as in the papers; False: from the centre 256 square, on the device.
   c.data.host_crops = True
+  # Their resize to the view size: 'opencv' (bicubic without antialiasing, as BYOL/SimCLR's TF
+  # code; ~10x faster) | 'pillow' (antialiased, as torchvision on PIL images: solo-learn, VICReg).
+  c.data.host_resize = "opencv"
   c.data.crop_scale = config_dict.placeholder(tuple)  # overrides the preset's crop area range
   # > 2: that many views of each image, the preset's views repeated in turn (W-MSE 4: 4);
   # None: the preset's own views (2, or multi-crop's 2 + M).

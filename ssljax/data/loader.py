@@ -64,6 +64,7 @@ import functools
 import math
 import os
 import threading
+from multiprocessing import shared_memory
 from typing import Any, Optional, Sequence, Union
 
 import grain
@@ -561,6 +562,8 @@ class LoaderIterator(grain.DatasetIterator):
     if self._pipeline is None:
       self._pipeline = self._start()
     batch = next(self._pipeline)
+    if self.worker_count > 0:
+      _unlink_shared_memory(batch)
     self._position += 1
     return batch
 
@@ -596,6 +599,26 @@ class LoaderIterator(grain.DatasetIterator):
 
   def __str__(self) -> str:
     return f"LoaderIterator({self._meta})"
+
+
+def _unlink_shared_memory(batch: dict[str, Any]) -> None:
+  """Removes the names of a worker batch's shared-memory blocks, keeping the arrays valid.
+
+  grain passes worker batches as arrays mapped from ``/dev/shm`` blocks and
+  unlinks each block when its array is garbage-collected, from a background
+  thread. Blocks whose array is still alive, or whose deletion is still queued,
+  when the process exits stay in ``/dev/shm`` until Python's resource tracker
+  removes them with a "leaked shared_memory objects" warning. Unlinking the
+  name at once (POSIX: the mapping lives on until it is unmapped) leaves
+  nothing behind, however the process ends.
+  """
+  for value in batch.values():
+    shm = getattr(value, "shm", None)
+    # `_unlink_on_del` is grain's flag (grain/_src/python/ipc/shared_memory_array.py) that
+    # makes the array unlink its block when deleted: the name is gone, it must only close.
+    if isinstance(shm, shared_memory.SharedMemory) and getattr(value, "_unlink_on_del", False):
+      shm.unlink()
+      value._unlink_on_del = False  # pylint: disable=protected-access
 
 
 def _process_defaults(process_index: Optional[int], process_count: Optional[int]) -> tuple[int, int]:

@@ -114,14 +114,16 @@ def host_crops(run: setup_lib.RunSetup):
 
   Variable-size datasets (ImageNet) crop each view from the whole decoded image
   on the host (``config.data.host_crops``, `ssljax.data.crops`), as the papers
-  do; this needs every view to have a random resized crop of one size (not
-  multi-crop). Otherwise the device crops host-size images.
+  do, resized by ``config.data.host_resize``; this needs every view to have a
+  random resized crop of one size (not multi-crop). Otherwise the device crops
+  host-size images.
   """
   views = step_lib.view_configs(run.config.data)
   if (not run.config.data.host_crops or not run.dataset.variable_size
       or any(v.crop_scale is None for v in views) or len({v.output_size for v in views}) != 1):
     return None
-  return [crops_lib.HostCrop.from_view_config(v) for v in views]
+  return [crops_lib.HostCrop.from_view_config(v, resize=run.config.data.host_resize)
+          for v in views]
 
 
 def make_train_loader(run: setup_lib.RunSetup):
@@ -274,6 +276,7 @@ def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
               "the checkpoint is saved, rerun the same command to resume")
           return {"stopped_at_step": step}
   finally:
+    data_it.close()  # stops the grain workers (they would prefetch through evaluation)
     if bar is not None:
       bar.close()  # idempotent; the final bar is drawn here, once
   if step > start_step:

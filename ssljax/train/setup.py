@@ -23,6 +23,7 @@ from jax.sharding import Mesh
 from ssljax import config as config_lib
 from ssljax import errors
 from ssljax import parallel
+from ssljax.data import crops
 from ssljax.data import datasets
 from ssljax.train import network as network_lib
 from ssljax.train import objectives
@@ -113,6 +114,8 @@ def build(config: ml_collections.ConfigDict, *, mesh: Mesh | None = None,
   config_lib.validate(config)
   mesh = parallel.make_data_mesh() if mesh is None else mesh
   dataset = datasets.get_dataset_info(config.data.name) if dataset is None else dataset
+  config_lib.choose(dict.fromkeys(crops.RESIZERS), config.data.host_resize,
+                    "config.data.host_resize")
   if config.data.validation_holdout:
     if config.data.image_folder:
       raise errors.ConfigError("config.data.validation_holdout needs a TFDS or in-package source, "

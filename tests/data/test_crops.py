@@ -15,6 +15,35 @@ from ssljax.data.synthetic_jpegs import encode_jpeg, photo_like
 LOG_R = (math.log(3 / 4), math.log(4 / 3))
 
 
+def _keys(x, a):
+  """Keys' cubic convolution kernel with parameter ``a`` (Keys, 1981, eq. 15)."""
+  x = np.abs(x)
+  return np.where(x <= 1, ((a + 2) * x - (a + 3)) * x * x + 1,
+                  np.where(x < 2, ((x - 5) * x + 8) * x * a - 4 * a, 0.0))
+
+
+def _cubic_matrix(n_in, n_out, a, half_pixel=True):
+  """``float64 [n_out, n_in]``: 4-tap cubic resampling, no antialiasing, edge pixels replicated."""
+  i = np.arange(n_out)
+  src = (i + 0.5) * (n_in / n_out) - 0.5 if half_pixel else i * (n_in / n_out)
+  first = np.floor(src).astype(int)
+  m = np.zeros((n_out, n_in))
+  for k in range(-1, 3):
+    np.add.at(m, (i, np.clip(first + k, 0, n_in - 1)), _keys(src - (first + k), a))
+  return m
+
+
+def _cubic_resize(image, out_h, out_w, a, half_pixel=True):
+  """Float64 reference of a bicubic resize without antialiasing: ``[h, w, c] -> [oh, ow, c]``."""
+  return np.einsum("oh,hwc,pw->opc", _cubic_matrix(image.shape[0], out_h, a, half_pixel),
+                   image.astype(np.float64), _cubic_matrix(image.shape[1], out_w, a, half_pixel),
+                   optimize=True)
+
+
+def _as_uint8(x):
+  return np.clip(np.round(x), 0, 255)
+
+
 def _boxes(n, h, w, seed=0, **kw):
   rng = np.random.default_rng(seed)
   return np.array([crops.sample_crop_box(rng, h, w, **kw) for _ in range(n)])
@@ -143,7 +172,7 @@ def test_views_match_a_full_resolution_reference(decoder, monkeypatch):
   img = photo_like(rng, 480, 640)
   data = encode_jpeg(img, quality=95)
   full = Image.open(io.BytesIO(data)).convert("RGB")
-  hc = [crops.HostCrop(48), crops.HostCrop(48)]
+  hc = [crops.HostCrop(48, resize="pillow"), crops.HostCrop(48, resize="pillow")]
   views = crops.decode_random_crops(data, hc, np.random.default_rng(5))
   assert views.shape == (2, 48, 48, 3) and views.dtype == np.uint8
   # Same draws as decode_random_crops made: boxes on the full image.
@@ -157,14 +186,104 @@ def test_views_match_a_full_resolution_reference(decoder, monkeypatch):
   assert not np.array_equal(views[0], views[1])
 
 
+@pytest.mark.parametrize("decoder", ["simplejpeg", "pillow"])
+def test_views_at_full_decode_scale_are_exact(decoder, monkeypatch):
+  """Boxes shorter than the view: full-scale decode, so each view is the reference resize of its box."""
+  if decoder == "pillow":
+    monkeypatch.setattr(crops, "_simplejpeg", None)
+  img = photo_like(np.random.default_rng(0), 240, 320)
+  data = encode_jpeg(img, quality=95)
+  full = Image.open(io.BytesIO(data)).convert("RGB")
+  for resize in crops.RESIZERS:
+    hc = [crops.HostCrop(112, scale=(0.05, 0.1), resize=resize)] * 2
+    views = crops.decode_random_crops(data, hc, np.random.default_rng(3))
+    r3 = np.random.default_rng(3)
+    boxes = [crops.sample_crop_box(r3, 240, 320, scale=(0.05, 0.1)) for _ in range(2)]
+    assert crops.decode_scale(boxes, 112) == 1.0
+    for v, (top, left, h, w) in enumerate(boxes):
+      if resize == "opencv":  # OpenCV's INTER_CUBIC: Keys a = -0.75, fixed-point weights (+-1).
+        ref = _as_uint8(_cubic_resize(np.asarray(full)[top:top + h, left:left + w], 112, 112,
+                                      a=-0.75))
+        assert np.abs(views[v] - ref).max() <= 1
+      else:
+        ref = np.asarray(full.resize((112, 112), Image.BICUBIC, box=(left, top, left + w, top + h)))
+        np.testing.assert_array_equal(views[v], ref)
+
+
+def test_opencv_views_at_reduced_scale_stay_close_to_a_full_decode():
+  """The n/8 DCT-domain decode is the only difference from TF's full-size decode + resize."""
+  img = photo_like(np.random.default_rng(0), 480, 640)
+  data = encode_jpeg(img, quality=95)
+  full = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+  reduced = []
+  for seed in range(6):
+    views = crops.decode_random_crops(data, [crops.HostCrop(224)] * 2, np.random.default_rng(seed))
+    r = np.random.default_rng(seed)
+    boxes = [crops.sample_crop_box(r, 480, 640) for _ in range(2)]
+    if crops.decode_scale(boxes, 224) == 1.0:
+      continue
+    for v, (top, left, h, w) in enumerate(boxes):
+      ref = _as_uint8(_cubic_resize(full[top:top + h, left:left + w], 224, 224, a=-0.75))
+      reduced.append(np.abs(views[v] - ref).mean())
+  # Measured 2.5 to 3.1 grey levels on this photo-like image (noise sigma 6): the DCT-domain
+  # scaling low-passes what the full-size 4-tap resize aliases. A wrong box mapping or decode
+  # scale moves the content and gives > 10.
+  assert len(reduced) >= 2 and max(reduced) < 4.0, reduced
+
+
+def test_opencv_resize_is_keys_cubic_with_a_minus_075():
+  rng = np.random.default_rng(0)
+  img = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)  # white noise: kernels differ most
+  box = (5, 3, 45, 33)  # x0, y0, x1, y1
+  crop = img[3:33, 5:45]
+  for out in (16, 30, 64):  # down, about equal, up
+    got = crops.resize_box(img, box, out)
+    assert got.shape == (out, out, 3) and got.dtype == np.uint8
+    assert np.abs(got - _as_uint8(_cubic_resize(crop, out, out, a=-0.75))).max() <= 1
+    # The check can tell kernels apart: TF2's Keys a = -0.5 differs by grey levels.
+    assert np.abs(got - _as_uint8(_cubic_resize(crop, out, out, a=-0.5))).mean() > 2
+
+
+@pytest.mark.parametrize("resize", ["opencv", "pillow"])
+def test_views_are_deterministic_per_seed(resize):
+  data = encode_jpeg(photo_like(np.random.default_rng(2), 300, 400))
+  hc = [crops.HostCrop(64, resize=resize)] * 2
+  a = crops.decode_random_crops(data, hc, np.random.default_rng(7))
+  b = crops.decode_random_crops(data, hc, np.random.default_rng(7))
+  c = crops.decode_random_crops(data, hc, np.random.default_rng(8))
+  assert a.shape == (2, 64, 64, 3) and a.dtype == np.uint8
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, c) and not np.array_equal(a[0], a[1])
+
+
+@pytest.mark.slow
+def test_tf_bicubic_kernels_named_in_the_docs():
+  """BYOL's ``tf.image.resize`` is Keys a = -0.5 (half-pixel); SimCLR's TF1
+  ``resize_bicubic`` is a = -0.75 without half-pixel centres (ssljax/data/crops.py)."""
+  tf = pytest.importorskip("tensorflow")
+  img = np.random.default_rng(0).integers(0, 256, (37, 53, 3)).astype(np.float32)
+  for oh, ow in ((20, 30), (60, 90)):
+    tf2 = tf.image.resize(img, (oh, ow), "bicubic").numpy()
+    tf1 = tf.compat.v1.image.resize_bicubic(img[None], (oh, ow))[0].numpy()
+    # TF2 renormalises the weights at the border instead of replicating edge pixels: compare
+    # the interior. TF tabulates the kernel (1024 samples per unit): measured <= 0.2 levels.
+    inner = (slice(2, -2), slice(2, -2))
+    assert np.abs(tf2 - _cubic_resize(img, oh, ow, a=-0.5))[inner].max() < 0.3
+    assert np.abs(tf1 - _cubic_resize(img, oh, ow, a=-0.75, half_pixel=False)).max() < 0.3
+    assert np.abs(tf2 - _cubic_resize(img, oh, ow, a=-0.75))[inner].max() > 5
+
+
 def test_host_crop_from_view_config_and_validation():
   from ssljax.data import augment  # pylint: disable=g-import-not-at-top
   v = augment.ViewConfig(output_size=224, crop_scale=(0.2, 1.0))
   hc = crops.HostCrop.from_view_config(v)
   assert hc.size == 224 and hc.scale == (0.2, 1.0) and hc.interpolation == "bicubic"
+  assert hc.resize == "opencv" and crops.HostCrop.from_view_config(v, "pillow").resize == "pillow"
   np.testing.assert_allclose(hc.ratio, (3 / 4, 4 / 3))
   with pytest.raises(ValueError, match="interpolation"):
     crops.HostCrop(224, interpolation="cubic-ish")
+  with pytest.raises(ValueError, match="resize"):
+    crops.HostCrop(224, resize="cv2")
 
 
 def test_decode_resize_center_crop_matches_the_array_path():
@@ -174,3 +293,14 @@ def test_decode_resize_center_crop_matches_the_array_path():
   decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
   np.testing.assert_array_equal(crops.decode_resize_center_crop(data, 32),
                                 loader.resize_short_side_center_crop(decoded, 32))
+
+
+def test_host_resize_is_a_validated_config_choice():
+  from ssljax import errors  # pylint: disable=g-import-not-at-top
+  from ssljax.train import setup as setup_lib  # pylint: disable=g-import-not-at-top
+  from configs.fashion_mnist import vicreg as vicreg_config  # pylint: disable=g-import-not-at-top
+  config = vicreg_config.get_config("runlocal")
+  assert config.data.host_resize in crops.RESIZERS
+  config.data.host_resize = "cv2"
+  with pytest.raises(errors.ConfigError, match="host_resize"):
+    setup_lib.build(config)

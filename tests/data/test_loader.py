@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from multiprocessing import shared_memory
 
 import numpy as np
 import pytest
@@ -280,6 +281,15 @@ def test_worker_processes_match_in_process_loading():
     nxt = next(it)
     it.set_state(state)
     _assert_same_batches([next(it)], [nxt])
+    # Worker batches arrive in shared memory; their /dev/shm names are removed at once, so
+    # a batch still alive when the process exits leaves nothing for the resource tracker.
+    batch = next(it)
+    names = [v.shm.name for v in batch.values() if getattr(v, "shm", None) is not None]
+    assert names, "worker batches are expected in shared memory"
+    for name in names:
+      with pytest.raises(FileNotFoundError):
+        shared_memory.SharedMemory(name)
+    assert batch["image"].sum() > 0  # still readable
   finally:
     it.close()
 
