@@ -40,8 +40,9 @@ crop for host-cropped views). Evaluation keeps "resize the short side to 256,
 centre crop 224" (`decode_resize_center_crop` + `augment.preprocess_eval`).
 
 Decoders: Pillow always; ``simplejpeg`` (libjpeg-turbo, the ``[jpeg]`` extra)
-when installed, which decodes ~15 % faster and also scales in the DCT domain
-(benchmarks/input_pipeline.py, experiments/results/input_pipeline.md).
+when installed: within noise of Pillow's speed through the loader, but it
+scales in the DCT domain at any n/8 where Pillow's ``draft`` stops at powers
+of two (benchmarks/input_pipeline.py, experiments/results/input_pipeline.md).
 Non-JPEG and CMYK files fall back to Pillow.
 
 Deviation from the TF code of BYOL/SimCLR (which decodes the box at full
