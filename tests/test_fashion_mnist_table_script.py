@@ -71,5 +71,10 @@ def test_sweep_is_a_two_stage_coordinate_search_around_each_recipe():
     stage2 = table.grid(key, quick=False, best_lr=3.0)
     assert sorted(c for _, c in stage2) == sorted(c for c in row[5] if c != own), key
     assert {f for f, _ in stage2} == {3.0}, key
+  # A best rate at an end of the grid gets one more ×3 step outwards, once.
+  assert table.edge_extension(3.0, quick=False) == 9.0
+  assert abs(table.edge_extension(1 / 3, quick=False) - 1 / 9) < 1e-12
+  assert table.edge_extension(1.0, quick=False) is None
+  assert table.edge_extension(9.0, quick=False) is None
   # A coefficient left at the kernel's default is read from the kernel's signature.
   assert table.recipe_coef("vicreg_logdet") == 1.0
