@@ -75,6 +75,7 @@ if __name__ == "__main__":  # not when imported (by a test): that would re-exec 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ssljax import config as config_lib  # noqa: E402
 from ssljax import configs_util, errors  # noqa: E402
 from ssljax.train import evaluation, loop, objectives, pid_ssl, run_plots  # noqa: E402
 from ssljax.train import setup as setup_lib  # noqa: E402
@@ -370,13 +371,37 @@ class Cache:
     return os.path.join(self.root, f"reference_s{seed}")
 
 
+def _leaves(tree: dict, prefix: str = "") -> dict:
+  """{'a.b.c': value} of a nested config dict."""
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, dict):
+      out.update(_leaves(v, f"{prefix}{k}."))
+    else:
+      out[prefix + k] = v
+  return out
+
+
+def same_run(saved: dict, current: dict) -> bool:
+  """Whether a run saved with config ``saved`` is the run ``current`` describes.
+
+  Equal, except that a field added to ssljax after the run was saved may sit
+  at its `base_config` default (a new option whose default is the old
+  behaviour): the table survives library changes across sessions.
+  """
+  old, new = _leaves(saved), _leaves(current)
+  defaults = _leaves(json.loads(config_lib.base_config().to_json_best_effort()))
+  return (set(old) <= set(new) and all(old[k] == new[k] for k in old)
+          and all(k in defaults and defaults[k] == new[k] for k in set(new) - set(old)))
+
+
 def cached_results(workdir: str, config) -> dict | None:
-  """``results.json`` of a finished run with the same config, else None."""
+  """``results.json`` of a finished run with the same config (`same_run`), else None."""
   try:
     with open(os.path.join(workdir, "results.json"), encoding="utf-8") as f:
       res = json.load(f)
     with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
-      same = json.load(f) == json.loads(config.to_json_best_effort())
+      same = same_run(json.load(f), json.loads(config.to_json_best_effort()))
   except FileNotFoundError:
     return None
   return res if same else None

@@ -78,3 +78,24 @@ def test_sweep_is_a_two_stage_coordinate_search_around_each_recipe():
   assert table.edge_extension(9.0, quick=False) is None
   # A coefficient left at the kernel's default is read from the kernel's signature.
   assert table.recipe_coef("vicreg_logdet") == 1.0
+
+
+def test_a_cached_run_survives_a_new_config_field_at_its_default():
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  try:
+    import fashion_mnist_table as table
+  finally:
+    sys.path.pop(0)
+  current = json.loads(table.make_config("simclr", seed=0, total_steps=100, lr_factor=1.0,
+                                         coef=0.2, val=True, quick=False).to_json_best_effort())
+  assert table.same_run(current, current)
+  saved = json.loads(json.dumps(current))
+  del saved["data"]["host_resize"]  # a run saved before the field existed
+  assert table.same_run(saved, current)
+  current_other = json.loads(json.dumps(current))
+  current_other["data"]["host_resize"] = "pillow"  # ... but not at a non-default value
+  assert not table.same_run(saved, current_other)
+  changed = json.loads(json.dumps(saved))
+  changed["optim"]["base_lr"] *= 3  # any saved field that differs
+  assert not table.same_run(changed, current)
+  assert not table.same_run(dict(saved, removed_field=1), current)  # a field that went away
