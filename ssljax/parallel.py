@@ -82,7 +82,7 @@ def make_data_mesh(devices=None) -> Mesh:
 def as_data_mesh(mesh: Mesh) -> Mesh:
   """``mesh`` as the library runs it: its devices on one ``Auto`` axis ``'data'``.
 
-  ``jax.make_mesh`` makes ``Explicit`` axes by default (JAX ≥ 0.7), and the
+  ``jax.make_mesh`` makes ``Explicit`` axes by default (recent JAX: 0.10), and the
   kernels carry no sharding annotations (`make_data_mesh`), so an
   ``Explicit`` ``('data',)`` mesh is converted to ``Auto`` over the same
   devices; a mesh with other axes is refused with a one-line ValueError
@@ -90,7 +90,7 @@ def as_data_mesh(mesh: Mesh) -> Mesh:
 
   >>> m = as_data_mesh(jax.make_mesh((1,), ("data",), axis_types=(AxisType.Explicit,)))
   >>> m.axis_names, m.axis_types
-  (('data',), (AxisType.Auto,))
+  (('data',), (Auto,))
   """
   if tuple(mesh.axis_names) != (DATA_AXIS,):
     raise ValueError(f"ssljax runs on a 1-D mesh with the axis {DATA_AXIS!r}; got axes "

@@ -1,4 +1,4 @@
-"""The train step under Explicit mesh axes (``jax.make_mesh``'s default since JAX 0.7).
+"""The train step under Explicit mesh axes (``jax.make_mesh``'s default in recent JAX).
 
 ssljax runs its ``('data',)`` axis as ``Auto`` (`parallel.make_data_mesh`): a
 user's Explicit mesh is converted, a user's ``jax.set_mesh`` context does not
