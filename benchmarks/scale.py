@@ -180,9 +180,10 @@ elementwise ops are HBM-bound and run *between* the convolutions rather than
 overlapped with them, sync-BN adds two small latency-bound all-reduces per BN
 layer and view in each direction (~200 per step, microseconds each, which a
 bandwidth model ignores), and the host input pipeline (JPEG decode and
-cropping of 4096 images per step) must keep up. Our numbers are also for the
-float32 model (f32 HBM bytes; TPUs run f32 matmuls at bf16 rate by default)
-and count FLOPs and bytes with XLA:CPU's cost model. Its HBM bytes come from
+cropping of 4096 images per step) must keep up. The float32 rows count f32
+HBM bytes (TPUs run f32 matmuls at bf16 rate by default, so their compute
+term is the bf16 one), and every row counts FLOPs and bytes with XLA:CPU's
+cost model. Its HBM bytes come from
 CPU fusion decisions (BatchNorm, ReLU and the on-device augmentation largely
 unfused), so the memory term overstates TPU/GPU traffic: read the step time
 as lying between the compute term and the memory term. BYOL's throughput is
