@@ -334,16 +334,18 @@ def main(argv: list[str] | None = None) -> None:
   if args.config:
     _ensure_devices(args.devices, argv)
   command = "python -m benchmarks.scale " + " ".join(argv)
-  rows = []
+  rows = stored["rows"]
   for config in args.config:
     for f in args.fsdp.split(","):
-      rows.append(dict(measure(config, devices=args.devices, fsdp=f == "on",
-                               overrides=args.set), command=command))
-      print(json.dumps(rows[-1]), flush=True)  # a partial run still leaves its measurements
-  rows = merge_rows(stored["rows"], rows)
-  print(report(rows, slices))
-  if args.out:
+      m = dict(measure(config, devices=args.devices, fsdp=f == "on", overrides=args.set),
+               command=command)
+      print(json.dumps(m), flush=True)
+      rows = merge_rows(rows, [m])
+      if args.out:  # after each row: a run stopped part-way keeps what it measured
+        write_page(args.out, rows, slices)
+  if args.out and not args.config:
     write_page(args.out, rows, slices)
+  print(report(rows, slices))
 
 
 if __name__ == "__main__":
