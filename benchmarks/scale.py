@@ -220,8 +220,9 @@ def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
 _SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹"  # marks of the rows' notes
 
 
-def _label(m: dict) -> str:
-  return f"{m['encoder']} {m['dtype']} fsdp {'on' if m['fsdp'] else 'off'}"
+def _label(i: int, m: dict) -> str:
+  """Names row ``i`` of the measurement table (its ``#``) in the roofline and anchor lists."""
+  return f"#{i + 1} {m['encoder']} {m['dtype']} fsdp {'on' if m['fsdp'] else 'off'}"
 
 
 def report(rows: list[dict], slices: list[str]) -> str:
@@ -234,16 +235,16 @@ def report(rows: list[dict], slices: list[str]) -> str:
          "Measured on fake CPU devices from the optimised, SPMD-partitioned HLO of the real",
          "jitted step (`benchmarks/scale.py`). Memory in MiB, per device; collectives are",
          "result-shape bytes per step (MiB) as parsed by `benchmarks/hlo_collectives.py`.", "",
-         "| config | encoder | dtype | devices | global batch | fsdp | params | argument | output "
+         "| # | config | encoder | dtype | devices | global batch | fsdp | params | argument | output "
          "| temp | GFLOP/step | HBM GB/step | all-reduce | all-gather | reduce-scatter "
          "| all-to-all | coll.-permute | compile s |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
   notes = list(dict.fromkeys(m["note"] for m in rows if m.get("note")))
-  for m in rows:
+  for i, m in enumerate(rows):
     c = m["collectives"]
     mark = _SUPERSCRIPTS[notes.index(m["note"])] if m.get("note") else ""
     out.append(
-        f"| {m['config']}{mark} | {m['encoder']} | {m['dtype']} | {m['devices']} "
+        f"| {i + 1} | {m['config']}{mark} | {m['encoder']} | {m['dtype']} | {m['devices']} "
         f"| {m['global_batch']} | {'on' if m['fsdp'] else 'off'} | {m['params'] / 1e6:.1f} M "
         f"| {_mib(m['argument'])} | {_mib(m['output'])} | {_mib(m['temp'])} "
         f"| {m['flops'] / 1e9:,.0f} | {m['hbm_bytes'] / 1e9:,.1f} | "
@@ -259,11 +260,11 @@ def report(rows: list[dict], slices: list[str]) -> str:
           "|---|---|---|---|---|---|---|---|---|---|"]
   for name in slices:
     acc = ACCELERATORS[name]
-    for m in rows:
+    for i, m in enumerate(rows):
       r = roofline(m, acc)
       bound = max(("compute", "memory", "comm"), key=lambda k: r[k])
       hours = 300 * 1281167 / r["images_s"] / 3600
-      out.append(f"| {acc.name} | {_label(m)} | {r['compute'] * 1e3:.1f} "
+      out.append(f"| {acc.name} | {_label(i, m)} | {r['compute'] * 1e3:.1f} "
                  f"| {r['memory'] * 1e3:.1f} | {r['comm'] * 1e3:.1f} | {r['step'] * 1e3:.1f} "
                  f"| {bound} | {r['images_s']:,.0f} | {r['mfu']:.0%} | {hours:.1f} |")
   if "tpu_v3-512" in slices:
@@ -273,9 +274,9 @@ def report(rows: list[dict], slices: list[str]) -> str:
             f"{ANCHOR_IMAGES_S:,.0f} images/s. At our compiled FLOPs per image that is an "
             "achieved MFU of (ResNet-50 rows; the other rows give their FLOPs per image):", ""]
     acc = ACCELERATORS["tpu_v3-512"]
-    for m in rows:
+    for i, m in enumerate(rows):
       per_image = m["flops"] * m["devices"] / m["global_batch"]
-      line = f"* {_label(m)}: {per_image / 1e9:.1f} GFLOP/image"
+      line = f"* {_label(i, m)}: {per_image / 1e9:.1f} GFLOP/image"
       if m["encoder"] == "resnet50":
         r = roofline(m, acc)
         line += (f"; published {ANCHOR_IMAGES_S * per_image / (acc.devices * acc.peak_flops):.0%}"
