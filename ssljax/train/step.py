@@ -306,8 +306,8 @@ def make_jitted_train_step(train_step, mesh, state_shardings=None):
   (``docs/distributed.md``, FSDP).
   """
   repl = parallel.replicated_sharding(mesh)
-  fsdp = state_shardings is not None
-  if not fsdp:
+  layout_given = state_shardings is not None
+  if not layout_given:
     state_shardings = repl
 
   def step(state, batch, rng):
@@ -315,7 +315,7 @@ def make_jitted_train_step(train_step, mesh, state_shardings=None):
     # Traced under the step's own Auto mesh whatever mesh the caller has set
     # (a `jax.set_mesh` of an Explicit mesh would otherwise clash with it).
     with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
-      if fsdp:
+      if layout_given:
         state = state.replace(params=jax.lax.with_sharding_constraint(state.params, repl),
                               target_params=jax.lax.with_sharding_constraint(
                                   state.target_params, repl))
