@@ -22,12 +22,18 @@ per device scale with the per-device batch (global batch / devices), the
 collective bytes are kept (gradient and parameter collectives do not depend
 on the device count; nor does a gathered N×D embedding).
 
-Run (minutes for ResNet-50 on a 2-core machine)::
+Run (minutes to an hour per ResNet-50 row on a 2-core machine)::
 
   python -m benchmarks.scale --config=configs/imagenet/byol.py --devices=64 \
       --fsdp=off,on --slice=tpu_v3-512,tpu_v5e-64,h100x64 --out=experiments/results/scale.md
 
-``--set model.dtype=bfloat16`` (repeatable) overrides config fields.
+``--set model.dtype=bfloat16`` (repeatable) overrides config fields; ``--config``
+is repeatable. ``--out`` merges: the measurements live in a rows file beside
+the page (``scale.md`` → ``scale.json``), a new row replaces the stored one
+with the same (config, encoder, dtype, devices, fsdp) and keeps the others, and
+the page is rendered from all rows, each command that produced them listed at
+its top, and the hand-written text below `HAND_WRITTEN` kept. ``--out`` without
+``--config`` re-renders the page from the stored rows (e.g. for new slices).
 """
 
 from __future__ import annotations
@@ -174,9 +180,10 @@ elementwise ops are HBM-bound and run *between* the convolutions rather than
 overlapped with them, sync-BN adds two small latency-bound all-reduces per BN
 layer and view in each direction (~200 per step, microseconds each, which a
 bandwidth model ignores), and the host input pipeline (JPEG decode and
-cropping of 4096 images per step) must keep up. Our numbers are also for the
-float32 model (f32 HBM bytes; TPUs run f32 matmuls at bf16 rate by default)
-and count FLOPs and bytes with XLA:CPU's cost model. Its HBM bytes come from
+cropping of 4096 images per step) must keep up. The float32 rows count f32
+HBM bytes (TPUs run f32 matmuls at bf16 rate by default, so their compute
+term is the bf16 one), and every row counts FLOPs and bytes with XLA:CPU's
+cost model. Its HBM bytes come from
 CPU fusion decisions (BatchNorm, ReLU and the on-device augmentation largely
 unfused), so the memory term overstates TPU/GPU traffic: read the step time
 as lying between the compute term and the memory term. BYOL's throughput is
@@ -189,39 +196,75 @@ def _mib(x):
   return f"{x / 2**20:,.1f}"
 
 
-def report(rows: list[dict], slices: list[str], command: str) -> str:
+HAND_WRITTEN = "<!-- Written by hand; benchmarks/scale.py --out keeps everything below. -->"
+
+
+def row_key(m: dict) -> tuple:
+  """The identity of a measurement in the rows file: a rerun replaces the row with this key."""
+  return (m["config"], m["encoder"], m["dtype"], m["devices"], m["fsdp"])
+
+
+def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+  """``old`` with each row of ``new`` replacing the one of the same `row_key` (else appended).
+
+  >>> a = {"config": "c.py", "encoder": "resnet50", "dtype": "float32", "devices": 64, "fsdp": True}
+  >>> rows = merge_rows([dict(a, flops=1), dict(a, dtype="bfloat16", flops=2)], [dict(a, flops=3)])
+  >>> [(r["dtype"], r["flops"]) for r in rows]
+  [('float32', 3), ('bfloat16', 2)]
+  """
+  fresh = {row_key(m): m for m in new}
+  rows = [fresh.pop(row_key(m), m) for m in old]
+  return rows + list(fresh.values())
+
+
+_SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹"  # marks of the rows' notes
+
+
+def _label(i: int, m: dict) -> str:
+  """Names row ``i`` of the measurement table (its ``#``) in the roofline and anchor lists."""
+  return f"#{i + 1} {m['encoder']} {m['dtype']} fsdp {'on' if m['fsdp'] else 'off'}"
+
+
+def report(rows: list[dict], slices: list[str]) -> str:
+  """The page for ``rows`` (measurements, each with its ``command``) on ``slices``."""
+  commands = list(dict.fromkeys(m["command"] for m in rows))
   out = ["# Scale report: compiled train step, per device", "",
-         "Regenerate:", "", "```", command, "```", "",
+         "Regenerate (each command compiles its rows and merges them into `scale.json`, "
+         "keyed by config, encoder, dtype, devices and fsdp; `--out` alone re-renders "
+         "this page from that file):", "", "```", *commands, "```", "",
          "Measured on fake CPU devices from the optimised, SPMD-partitioned HLO of the real",
          "jitted step (`benchmarks/scale.py`). Memory in MiB, per device; collectives are",
          "result-shape bytes per step (MiB) as parsed by `benchmarks/hlo_collectives.py`.", "",
-         "| config | encoder | dtype | devices | global batch | fsdp | params | argument | output "
+         "| # | config | encoder | dtype | devices | global batch | fsdp | params | argument | output "
          "| temp | GFLOP/step | HBM GB/step | all-reduce | all-gather | reduce-scatter "
          "| all-to-all | coll.-permute | compile s |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-  for m in rows:
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+  notes = list(dict.fromkeys(m["note"] for m in rows if m.get("note")))
+  for i, m in enumerate(rows):
     c = m["collectives"]
+    mark = _SUPERSCRIPTS[notes.index(m["note"])] if m.get("note") else ""
     out.append(
-        f"| {m['config']} | {m['encoder']} | {m['dtype']} | {m['devices']} | {m['global_batch']} "
-        f"| {'on' if m['fsdp'] else 'off'} | {m['params'] / 1e6:.1f} M | {_mib(m['argument'])} "
-        f"| {_mib(m['output'])} | {_mib(m['temp'])} | {m['flops'] / 1e9:,.0f} "
-        f"| {m['hbm_bytes'] / 1e9:,.1f} | "
+        f"| {i + 1} | {m['config']}{mark} | {m['encoder']} | {m['dtype']} | {m['devices']} "
+        f"| {m['global_batch']} | {'on' if m['fsdp'] else 'off'} | {m['params'] / 1e6:.1f} M "
+        f"| {_mib(m['argument'])} | {_mib(m['output'])} | {_mib(m['temp'])} "
+        f"| {m['flops'] / 1e9:,.0f} | {m['hbm_bytes'] / 1e9:,.1f} | "
         + " | ".join(_mib(c[k]) for k in hlo_collectives.KINDS) + f" | {m['compile_s']:.0f} |")
+  out += ["", *[f"{_SUPERSCRIPTS[i]} {n}" for i, n in enumerate(notes)]] if notes else []
   out += ["", "## Roofline on named slices", "",
           "step time = max(compute = FLOPs/peak, memory = HBM bytes/bandwidth, comm = wire "
           "bytes/interconnect), per device, projected to the slice's device count (FLOPs "
           "and HBM bytes scale with the per-device batch). Perfect overlap at peak rates: a "
           "lower bound on step time, an upper bound on images/s and MFU.", "",
-          "| slice | fsdp | compute ms | memory ms | comm ms | step ms | bound | images/s "
+          "| slice | row | compute ms | memory ms | comm ms | step ms | bound | images/s "
           "| MFU | 300 epochs ImageNet (h) |",
           "|---|---|---|---|---|---|---|---|---|---|"]
   for name in slices:
     acc = ACCELERATORS[name]
-    for m in rows:
+    for i, m in enumerate(rows):
       r = roofline(m, acc)
       bound = max(("compute", "memory", "comm"), key=lambda k: r[k])
       hours = 300 * 1281167 / r["images_s"] / 3600
-      out.append(f"| {acc.name} | {'on' if m['fsdp'] else 'off'} | {r['compute'] * 1e3:.1f} "
+      out.append(f"| {acc.name} | {_label(i, m)} | {r['compute'] * 1e3:.1f} "
                  f"| {r['memory'] * 1e3:.1f} | {r['comm'] * 1e3:.1f} | {r['step'] * 1e3:.1f} "
                  f"| {bound} | {r['images_s']:,.0f} | {r['mfu']:.0%} | {hours:.1f} |")
   if "tpu_v3-512" in slices:
@@ -229,15 +272,17 @@ def report(rows: list[dict], slices: list[str], command: str) -> str:
             "BYOL (Grill et al. 2020, §3.3 / App. C) reports ~8 h for 300 ImageNet epochs of "
             "ResNet-50 at batch 4096 on 512 TPU v3 cores, i.e. "
             f"{ANCHOR_IMAGES_S:,.0f} images/s. At our compiled FLOPs per image that is an "
-            "achieved MFU of:", ""]
+            "achieved MFU of (ResNet-50 rows; the other rows give their FLOPs per image):", ""]
     acc = ACCELERATORS["tpu_v3-512"]
-    for m in rows:
+    for i, m in enumerate(rows):
       per_image = m["flops"] * m["devices"] / m["global_batch"]
-      r = roofline(m, acc)
-      out.append(f"* fsdp {'on' if m['fsdp'] else 'off'}: {per_image / 1e9:.1f} GFLOP/image; "
-                 f"published {ANCHOR_IMAGES_S * per_image / (acc.devices * acc.peak_flops):.0%} "
-                 f"MFU (8 h) vs roofline {r['mfu']:.0%} "
+      line = f"* {_label(i, m)}: {per_image / 1e9:.1f} GFLOP/image"
+      if m["encoder"] == "resnet50":
+        r = roofline(m, acc)
+        line += (f"; published {ANCHOR_IMAGES_S * per_image / (acc.devices * acc.peak_flops):.0%}"
+                 f" MFU (8 h) vs roofline {r['mfu']:.0%} "
                  f"({300 * 1281167 / r['images_s'] / 3600:.1f} h)")
+      out.append(line)
     out += ["", ANCHOR_GAP]
   out += ["", "Accelerator table (per JAX device):", "",
           "| slice | devices | peak bf16 TFLOP/s | HBM GB/s | interconnect GB/s | source |",
@@ -249,31 +294,59 @@ def report(rows: list[dict], slices: list[str], command: str) -> str:
   return "\n".join(out) + "\n"
 
 
+def write_page(path: str, rows: list[dict], slices: list[str]) -> None:
+  """Writes the rows file beside ``path`` and the page, keeping the page's hand-written part."""
+  with open(os.path.splitext(path)[0] + ".json", "w", encoding="utf-8") as f:
+    json.dump({"slices": slices, "rows": rows}, f, indent=1)
+    f.write("\n")
+  text = report(rows, slices)
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      _, marker, hand = f.read().partition(HAND_WRITTEN)
+    text += f"\n{marker}{hand}" if marker else ""
+  with open(path, "w", encoding="utf-8") as f:
+    f.write(text)
+
+
 def main(argv: list[str] | None = None) -> None:
   argv = sys.argv[1:] if argv is None else argv
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--config", required=True, help="config file, optionally 'file.py:arg'")
+  p.add_argument("--config", action="append", default=[],
+                 help="config file, optionally 'file.py:arg' (repeatable)")
   p.add_argument("--devices", type=int, default=8)
   p.add_argument("--fsdp", default="off", help="'off', 'on' or 'off,on'")
-  p.add_argument("--slice", default="tpu_v5e-64", help=f"comma-separated of {sorted(ACCELERATORS)}")
+  p.add_argument("--slice", default="",
+                 help=f"comma-separated of {sorted(ACCELERATORS)} (default: the page's, "
+                      "else tpu_v5e-64)")
   p.add_argument("--set", action="append", default=[], help="config override key=value")
-  p.add_argument("--out", default="", help="also write the markdown report here")
+  p.add_argument("--out", default="", help="merge the rows into this page (and its .json)")
   args = p.parse_args(argv)
-  slices = args.slice.split(",")
+  if not args.config and not args.out:
+    p.error("give --config (to measure) and/or --out (to write the page)")
+  stored = {"slices": ["tpu_v5e-64"], "rows": []}
+  rows_file = os.path.splitext(args.out)[0] + ".json"
+  if args.out and os.path.exists(rows_file):
+    with open(rows_file, encoding="utf-8") as f:
+      stored = json.load(f)
+  slices = args.slice.split(",") if args.slice else stored["slices"]
   for s in slices:
     if s not in ACCELERATORS:
       p.error(f"--slice={s!r}; expected one of {sorted(ACCELERATORS)}")
-  _ensure_devices(args.devices, argv)
-  rows = []
-  for f in args.fsdp.split(","):
-    rows.append(measure(args.config, devices=args.devices, fsdp=f == "on", overrides=args.set))
-    print(json.dumps(rows[-1]), flush=True)  # a partial run still leaves its measurements
+  if args.config:
+    _ensure_devices(args.devices, argv)
   command = "python -m benchmarks.scale " + " ".join(argv)
-  text = report(rows, slices, command)
-  print(text)
-  if args.out:
-    with open(args.out, "w", encoding="utf-8") as f:
-      f.write(text)
+  rows = stored["rows"]
+  for config in args.config:
+    for f in args.fsdp.split(","):
+      m = dict(measure(config, devices=args.devices, fsdp=f == "on", overrides=args.set),
+               command=command)
+      print(json.dumps(m), flush=True)
+      rows = merge_rows(rows, [m])
+      if args.out:  # after each row: a run stopped part-way keeps what it measured
+        write_page(args.out, rows, slices)
+  if args.out and not args.config:
+    write_page(args.out, rows, slices)
+  print(report(rows, slices))
 
 
 if __name__ == "__main__":

@@ -79,6 +79,27 @@ def make_data_mesh(devices=None) -> Mesh:
               (DATA_AXIS,), axis_types=(AxisType.Auto,))
 
 
+def as_data_mesh(mesh: Mesh) -> Mesh:
+  """``mesh`` as the library runs it: its devices on one ``Auto`` axis ``'data'``.
+
+  ``jax.make_mesh`` makes ``Explicit`` axes by default (recent JAX: 0.10), and the
+  kernels carry no sharding annotations (`make_data_mesh`), so an
+  ``Explicit`` ``('data',)`` mesh is converted to ``Auto`` over the same
+  devices; a mesh with other axes is refused with a one-line ValueError
+  (ssljax parallelises over one batch axis).
+
+  >>> m = as_data_mesh(jax.make_mesh((1,), ("data",), axis_types=(AxisType.Explicit,)))
+  >>> m.axis_names, m.axis_types
+  (('data',), (Auto,))
+  """
+  if tuple(mesh.axis_names) != (DATA_AXIS,):
+    raise ValueError(f"ssljax runs on a 1-D mesh with the axis {DATA_AXIS!r}; got axes "
+                     f"{dict(mesh.shape)}: pass parallel.make_data_mesh(devices) instead.")
+  if mesh.axis_types == (AxisType.Auto,):
+    return mesh
+  return mesh.update(axis_types=(AxisType.Auto,))
+
+
 def _as_array(devices):
   import numpy as np
   arr = np.empty(len(devices), dtype=object)

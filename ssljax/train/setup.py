@@ -106,13 +106,15 @@ def build(config: ml_collections.ConfigDict, *, mesh: Mesh | None = None,
 
   Args:
     config: a locked config from ``configs/``.
-    mesh: the data mesh (default: every device); tests pass a smaller one.
+    mesh: the data mesh (default: every device); tests pass a smaller one. A
+      ``('data',)`` mesh with ``Explicit`` axes runs as ``Auto``
+      (`parallel.as_data_mesh`).
     dataset: overrides the registry entry of ``config.data.name`` (synthetic
       data in tests).
     total_steps: overrides the run length computed from the config.
   """
   config_lib.validate(config)
-  mesh = parallel.make_data_mesh() if mesh is None else mesh
+  mesh = parallel.make_data_mesh() if mesh is None else parallel.as_data_mesh(mesh)
   dataset = datasets.get_dataset_info(config.data.name) if dataset is None else dataset
   config_lib.choose(dict.fromkeys(crops.RESIZERS), config.data.host_resize,
                     "config.data.host_resize")

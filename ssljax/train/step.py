@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
-from jax.sharding import PartitionSpec as P
+from jax.sharding import AxisType, PartitionSpec as P
 
 from ssljax import config as config_lib
 from ssljax import errors
@@ -293,6 +293,24 @@ LOSS_MODES = {
 }
 
 
+def _check_auto_inputs(args) -> None:
+  """Refuses (at trace time) a step input typed on a mesh with Explicit axes.
+
+  An array created under a user's ``jax.set_mesh`` of an ``Explicit`` mesh
+  carries that mesh in its type, which no ``in_shardings`` changes; inside the
+  step it would meet the ``Auto`` state and fail deep in a kernel.
+  """
+  for path, x in jax.tree_util.tree_leaves_with_path(args):
+    axis_types = jax.typeof(x).sharding.mesh.axis_types
+    if any(t != AxisType.Auto for t in axis_types):
+      name = ("state", "batch", "rng")[path[0].idx] + jax.tree_util.keystr(path[1:])
+      raise ValueError(
+          f"train step input {name} is typed on a mesh with {axis_types} axes (made under "
+          f"jax.set_mesh of an Explicit mesh?); create it outside that context or move it "
+          f"with jax.device_put(x, parallel.replicated_sharding(run.mesh)) "
+          f"(batch_sharding for the batch).")
+
+
 def make_jitted_train_step(train_step, mesh, state_shardings=None):
   """jit with the state in ``state_shardings``, batch sharded on ``('data',)``, donated state.
 
@@ -307,14 +325,19 @@ def make_jitted_train_step(train_step, mesh, state_shardings=None):
   (``docs/distributed.md``, FSDP).
   """
   repl = parallel.replicated_sharding(mesh)
-  step = train_step
-  if state_shardings is None:
+  layout_given = state_shardings is not None
+  if not layout_given:
     state_shardings = repl
-  else:
-    def step(state, batch, rng):
-      state = state.replace(params=jax.lax.with_sharding_constraint(state.params, repl),
-                            target_params=jax.lax.with_sharding_constraint(state.target_params,
-                                                                           repl))
+
+  def step(state, batch, rng):
+    _check_auto_inputs((state, batch, rng))
+    # Traced under the step's own Auto mesh whatever mesh the caller has set
+    # (a `jax.set_mesh` of an Explicit mesh would otherwise clash with it).
+    with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+      if layout_given:
+        state = state.replace(params=jax.lax.with_sharding_constraint(state.params, repl),
+                              target_params=jax.lax.with_sharding_constraint(
+                                  state.target_params, repl))
       return train_step(state, batch, rng)
   return jax.jit(step, in_shardings=(state_shardings, parallel.batch_sharding(mesh), repl),
                  out_shardings=(state_shardings, repl), donate_argnums=0)
