@@ -23,8 +23,8 @@ the PID-SSL variants of SimCLR and VICReg, and the supervised reference):
    evaluation are not counted.
 2. **Validation sweep** (``--phase sweep``): a two-stage coordinate search
    (`grid`): the recipe's learning rate × `LR_FACTORS` at the recipe's main
-   coefficient (one more ×3 step outwards if the best is at an end:
-   `edge_extension`), then the row's other coefficients (`ROWS`) at the
+   coefficient (×3 steps outwards, at most twice, while the best is at an
+   end: `edge_extension`), then the row's other coefficients (`ROWS`) at the
    winning learning rate; 1 seed, a ``--sweep-minutes`` budget (default 2.5: half of
    the final budget, with the same schedule proportions), pre-trained and
    probed on train[:50000] and evaluated on the held-out train[50000:]
@@ -87,6 +87,7 @@ LR_FACTORS = (1 / 3, 1.0, 3.0)                   # × the recipe's optim.base_lr
 WARMUP_FRACTION = 0.1
 PID_REFRESH_FRACTION = 0.25
 EVALS_PER_FINAL_RUN = 8
+MAX_EDGE_EXTENSIONS = 2  # lr × 1/27 .. 27 at most
 
 # key -> (label, config file, config argument, coefficient name, config paths set to the
 # coefficient, its grid). The recipe's own value is in every grid.
@@ -222,19 +223,22 @@ def grid(key: str, quick: bool, best_lr=None):
   return [(best_lr, c) for c in coefs if c != own]
 
 
-def edge_extension(best_lr: float, quick: bool):
-  """The extra learning-rate factor when stage 1's winner is an end of `LR_FACTORS`, else None.
+def edge_extension(best_lr: float, tried, quick: bool):
+  """The next learning-rate factor when stage 1's winner is the end of what was tried, else None.
 
-  One step of the same ratio outwards (×9 after ×3, ×1/9 after ×1/3), once: a
-  recipe whose best rate lies outside the grid is not reported under-tuned.
+  One step of the grid's ratio outwards (×9 after ×3, ×1/9 after ×1/3, ...),
+  at most `MAX_EDGE_EXTENSIONS` times, so a recipe whose best rate lies
+  outside the grid is not reported under-tuned.
 
-  >>> edge_extension(3.0, False), edge_extension(1.0, False), round(edge_extension(1 / 3, False), 4)
-  (9.0, None, 0.1111)
+  >>> edge_extension(3.0, [1 / 3, 1.0, 3.0], False), edge_extension(1.0, [1 / 3, 1.0, 3.0], False)
+  (9.0, None)
+  >>> round(edge_extension(1 / 3, [1 / 3, 1.0, 3.0], False), 4)
+  0.1111
   """
-  if quick or best_lr not in (LR_FACTORS[0], LR_FACTORS[-1]):
+  step = LR_FACTORS[-1] / LR_FACTORS[-2]
+  if quick or best_lr not in (min(tried), max(tried)):
     return None
-  return best_lr * (LR_FACTORS[-1] / LR_FACTORS[-2] if best_lr == LR_FACTORS[-1]
-                    else LR_FACTORS[0] / LR_FACTORS[1])
+  return best_lr * step if best_lr == max(tried) else best_lr / step
 
 
 # ----------------------------------------------------------------------------
@@ -473,8 +477,10 @@ def sweep_points(key, a, root, *, run_missing):
   best = choose(stage1)
   if best is None:
     return stage1
-  edge = edge_extension(best[0], a.quick)
-  if edge is not None:  # the best rate is at the grid's edge: one more ×3 step outwards
+  for _ in range(MAX_EDGE_EXTENSIONS):  # the best rate is at an end: ×3 steps outwards
+    edge = edge_extension(best[0], [f for f, _, _ in stage1], a.quick)
+    if edge is None:
+      break
     stage1 += run([(edge, best[1])])
     best = choose(stage1)
     if best is None:
@@ -580,8 +586,8 @@ def render(rows, refs, a, root, elapsed_min) -> str:
       " CPU shared with other jobs; the protocol is the script's docstring. Every row:"
       f" ConvNet {'-'.join(map(str, demo.model.encoder_kwargs.widths))} (the README demo's"
       f" encoder), batch {demo.data.batch_size}, **{a.minutes:g} min of pre-training** (steps ="
-      " budget × the row's calibrated steps/s), learning rate (× 1/3, 1, 3; × 1/9 or 9 when an"
-      " end wins) then the main"
+      " budget × the row's calibrated steps/s), learning rate (× 1/3, 1, 3, extended by ×3 steps"
+      " up to × 1/27 or 27 while an end wins) then the main"
       f" coefficient chosen by a {a.sweep_minutes:g}-min coordinate sweep on a validation split held out of"
       " the training images (train[50000:]), then"
       f" {a.seeds} seeds on the test split. Linear probe and kNN (k = 20, T = 0.1) on frozen"

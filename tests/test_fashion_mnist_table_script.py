@@ -71,11 +71,14 @@ def test_sweep_is_a_two_stage_coordinate_search_around_each_recipe():
     stage2 = table.grid(key, quick=False, best_lr=3.0)
     assert sorted(c for _, c in stage2) == sorted(c for c in row[5] if c != own), key
     assert {f for f, _ in stage2} == {3.0}, key
-  # A best rate at an end of the grid gets one more ×3 step outwards, once.
-  assert table.edge_extension(3.0, quick=False) == 9.0
-  assert abs(table.edge_extension(1 / 3, quick=False) - 1 / 9) < 1e-12
-  assert table.edge_extension(1.0, quick=False) is None
-  assert table.edge_extension(9.0, quick=False) is None
+  # A best rate at an end of what was tried gets one more ×3 step outwards.
+  grid = list(table.LR_FACTORS)
+  assert table.edge_extension(3.0, grid, quick=False) == 9.0
+  assert abs(table.edge_extension(1 / 3, grid, quick=False) - 1 / 9) < 1e-12
+  assert table.edge_extension(1.0, grid, quick=False) is None
+  assert table.edge_extension(3.0, grid + [9.0], quick=False) is None  # 9 was tried and lost
+  assert table.edge_extension(9.0, grid + [9.0], quick=False) == 27.0
+  assert table.MAX_EDGE_EXTENSIONS == 2
   # A coefficient left at the kernel's default is read from the kernel's signature.
   assert table.recipe_coef("vicreg_logdet") == 1.0
 
