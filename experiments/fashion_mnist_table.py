@@ -608,6 +608,10 @@ def render(rows, refs, a, root, elapsed_min) -> str:
       recipe = recipe_config(key, val=True, quick=a.quick)
       choice = (f"lr {recipe.optim.base_lr * chosen[0]:.3g} (×{chosen[0]:.3g}), "
                 f"{coef_name} {chosen[1]:g}")
+      tried = {f for f, _, _ in points}
+      if len(tried) == len(LR_FACTORS) + MAX_EDGE_EXTENSIONS and chosen[0] in (min(tried),
+                                                                              max(tried)):
+        choice += " (lr at the sweep's end)"
     done = [r for r in finals if r is not None and "failed" not in r]
     img_s = f"{cal['steps_per_second'] * demo.data.batch_size:.0f}" if cal else "pending"
     steps = str(budget_steps(key, cal, a.minutes, quick=a.quick)) if cal else "pending"
@@ -663,7 +667,9 @@ def render(rows, refs, a, root, elapsed_min) -> str:
       cell = ("pending" if r is None else "diverged" if "failed" in r else
               f"{mark}{100 * r['eval/linear/top1']:.2f} / {100 * r['eval/knn/top1']:.2f}{mark}")
       lines.append(f"| {ROWS[key][0]} | {cal_txt} | {f:.3g} | {ROWS[key][3]} {c:g} | {cell} |")
-  lines += ["", "Bold: the chosen point (best validation linear top-1, kNN breaks ties). The"
+  lines += ["", "Bold: the chosen point (best validation linear top-1, kNN breaks ties);"
+            " \"lr at the sweep's end\": the best rate is the last ×3 extension, so a"
+            " rate beyond it may be better still. The"
             " other coefficients' lines appear once the learning-rate stage has finished."]
   return "\n".join(lines) + "\n"
 
