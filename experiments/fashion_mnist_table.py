@@ -408,7 +408,8 @@ def cached_results(workdir: str, config) -> dict | None:
       same = same_run(json.load(f), json.loads(config.to_json_best_effort()))
   except FileNotFoundError:
     return None
-  return res if same else None
+  finished = "failed" in res or "eval/linear/top1" in res  # not an interrupted run's record
+  return res if same and finished else None
 
 
 def train(config, workdir: str) -> dict:
@@ -421,6 +422,8 @@ def train(config, workdir: str) -> dict:
     res = loop.train_and_evaluate(config, workdir, progress=False)
   except errors.NonFiniteLossError as e:
     res = {"failed": str(e).split(".")[0]}
+  if "stopped_at_step" in res:  # SIGTERM/SIGINT: checkpointed, not finished; resumes next time
+    sys.exit(f"stopped at step {res['stopped_at_step']} of {workdir}; run again to resume")
   res["wall_seconds"] = time.time() - t
   workdir_lib.write_atomic(os.path.join(workdir, "results.json"),
                            json.dumps(res, indent=2, sort_keys=True))

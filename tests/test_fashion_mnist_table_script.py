@@ -102,3 +102,20 @@ def test_a_cached_run_survives_a_new_config_field_at_its_default():
   changed["optim"]["base_lr"] *= 3  # any saved field that differs
   assert not table.same_run(changed, current)
   assert not table.same_run(dict(saved, removed_field=1), current)  # a field that went away
+
+
+def test_an_interrupted_run_is_not_a_cached_result(tmp_path):
+  """A SIGTERM'd run's ``{'stopped_at_step': N}`` record must not stand for a finished run."""
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  try:
+    import fashion_mnist_table as table
+  finally:
+    sys.path.pop(0)
+  config = table.make_config("simclr", seed=0, total_steps=100, lr_factor=1.0, coef=0.2,
+                             val=True, quick=False)
+  (tmp_path / "config.json").write_text(config.to_json_best_effort())
+  for record, reused in (({"stopped_at_step": 40, "wall_seconds": 9.0}, False),
+                         ({"failed": "loss is NaN at step 3"}, True),
+                         ({"eval/linear/top1": 0.8, "eval/knn/top1": 0.7}, True)):
+    (tmp_path / "results.json").write_text(json.dumps(record))
+    assert (table.cached_results(str(tmp_path), config) is not None) == reused, record
