@@ -519,10 +519,10 @@ def final_runs(key, chosen, a, root, *, run_missing):
                          val=False, quick=a.quick)
     workdir = root.final_dir(key, seed)
     res = train(config, workdir) if run_missing else cached_results(workdir, config)
-    if res is not None and seed == 0:
+    if res is not None and seed == 0:  # only seed 0 has the periodic evaluations
       res = dict(res, **time_to_reach(workdir, cal, a, root, seed))
-      if run_missing:
-        print(f"final {key} seed {seed}: " + _short(res), flush=True)
+    if res is not None and run_missing:
+      print(f"final {key} seed {seed}: " + _short(res), flush=True)
     out.append(res)
   return out
 
