@@ -21,9 +21,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _run(tmp_path, *extra):
   args = ["--quick", "--rows", "vicreg,supervised", "--out", str(tmp_path / "out"),
           "--workroot", str(tmp_path / "runs"), *extra]
+  # As a user runs it: this process's 8 fake devices (conftest's XLA_FLAGS) are not inherited.
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   proc = subprocess.run([sys.executable, os.path.join("experiments", "fashion_mnist_table.py"),
                          *args], cwd=ROOT, capture_output=True, text=True, timeout=1500,
-                        check=False)
+                        check=False, env=env)
   assert proc.returncode == 0, proc.stderr[-3000:]
   with open(tmp_path / "out" / "fashion_mnist_quick.md", encoding="utf-8") as f:
     return proc.stdout, f.read()

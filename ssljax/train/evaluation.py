@@ -70,6 +70,9 @@ def extract(embed_fn, params, batch_stats, data_cfg, split: str, *, mesh, batch_
             max_examples: int = -1):
   """Embeddings, labels and (optionally) raw pixels of a whole split, on every process."""
   feats, labels = [], []
+  # Every batch is sharded over the mesh: round up to a multiple of its devices (the loader
+  # pads the last rows with mask 0), so e.g. eval.batch_size 500 works on 8 devices.
+  batch_size = -(-batch_size // mesh.size) * mesh.size
   it = loader.make_eval_loader(data_cfg.name, split, global_batch_size=batch_size,
                                data_dir=data_cfg.data_dir, image_folder=data_cfg.image_folder)
   seen = 0
