@@ -217,6 +217,21 @@ def ema_target(c: ml_collections.ConfigDict, tau_base: float, *,
   return c
 
 
+def wmse_solo(c: ml_collections.ConfigDict, *, augmentation: str) -> ml_collections.ConfigDict:
+  """solo-learn's W-MSE recipe (``scripts/pretrain/*/wmse.yaml``) on top of a dataset preset.
+
+  Adam 2e-3 (torch Adam's 1e-6 L2 penalty is not applied), projector
+  1024-64, W-MSE with ``w_size`` 128, ``w_iter`` 1, eps 1e-5.
+  """
+  solo_learn(c, base_lr=2e-3, weight_decay=1e-6)
+  c.optim.name = "adam"
+  c.optim.warmup_start_lr = 0.0
+  c.data.augmentation = augmentation
+  heads(c, "1024-64")
+  c.loss.terms = {"wmse": {"weight": 1.0, "w_size": 128, "w_iter": 1, "eps": 1e-5}}
+  return c
+
+
 def solo_learn(c: ml_collections.ConfigDict, *, base_lr: float,
                weight_decay: float) -> ml_collections.ConfigDict:
   """solo-learn's optimiser for its CIFAR / ImageNet-100 recipes.

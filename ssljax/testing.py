@@ -172,6 +172,28 @@ def run_train_steps(config, devices, batches, *, loss_mode: str = "auto", total_
   return jax.tree.map(to_host, state), losses
 
 
+def objective_input_shapes(config, batch: int = 16) -> dict:
+  """Shapes of the network outputs the objective receives in one train step on one device.
+
+  E.g. ``{'projection': (V, N, D), 'embedding': (V, N, E), ...}``: what a
+  view preset (multi-crop, ``data.num_views``) really feeds the loss.
+  """
+  from ssljax.train import objectives
+  seen = {}
+  original = objectives.Objective.__call__
+
+  def spy(self, outs, *args, **kw):
+    seen.update({k: v.shape for k, v in outs.items()})
+    return original(self, outs, *args, **kw)
+
+  objectives.Objective.__call__ = spy
+  try:
+    run_train_steps(config, jax.devices()[:1], synthetic_batches(1, batch), total_steps=1)
+  finally:
+    objectives.Objective.__call__ = original
+  return seen
+
+
 def to_host(x):
   """The whole global value of ``x`` as NumPy, on every process (FSDP-sharded arrays too)."""
   if not isinstance(x, jax.Array):

@@ -81,12 +81,7 @@ def get_config(arg=None):
     presets.cifar(c, dataset=a.dataset, epochs=a.epochs)
   c.method = "wmse" if a.views == 2 else f"wmse{a.views}"
   if a.solo:
-    presets.solo_learn(c, base_lr=2e-3, weight_decay=1e-6)
-    c.optim.name = "adam"   # torch Adam's L2 penalty (1e-6) is not applied: see Deviations
-    c.optim.warmup_start_lr = 0.0
-    c.data.augmentation = "wmse_solo"
-    presets.heads(c, "1024-64")
-    c.loss.terms = {"wmse": {"weight": 1.0, "w_size": 128, "w_iter": 1, "eps": 1e-5}}
+    presets.wmse_solo(c, augmentation="wmse_solo")  # Adam's L2 penalty not applied: see Deviations
     return presets.finish(c, a)
   lr, emb, w_size, w_iter, batch, num_train = RECIPES[a.views, a.dataset]
   c.data.batch_size = batch

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from ssljax import errors
-from ssljax.testing import run_train_steps, synthetic_batches, tiny_train_config
-from ssljax.train import objectives
+from ssljax.testing import objective_input_shapes, run_train_steps, synthetic_batches, tiny_train_config
 from ssljax.train import step as step_lib
 
 # W-MSE 4 on the tiny model: 2 whitening sub-batches of 8 per view, D = 4 < 8.
@@ -43,19 +42,7 @@ def test_num_views_rejects_one_view_and_multicrop(kw):
 
 @pytest.mark.slow   # whole train-step compiles
 def test_objective_sees_four_views():
-  seen = {}
-  original = objectives.Objective.__call__
-
-  def spy(self, outs, *args, **kw):
-    seen.update({k: v.shape for k, v in outs.items()})
-    return original(self, outs, *args, **kw)
-
-  objectives.Objective.__call__ = spy
-  try:
-    run_train_steps(_four_view_config(), jax.devices()[:1], synthetic_batches(1, 16),
-                    total_steps=1)
-  finally:
-    objectives.Objective.__call__ = original
+  seen = objective_input_shapes(_four_view_config())
   assert seen["projection"] == (4, 16, 4) and seen["embedding"][:2] == (4, 16)
 
 
