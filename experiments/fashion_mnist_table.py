@@ -75,7 +75,6 @@ if __name__ == "__main__":  # not when imported (by a test): that would re-exec 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ssljax import config as config_lib  # noqa: E402
 from ssljax import configs_util, errors  # noqa: E402
 from ssljax.train import evaluation, loop, objectives, pid_ssl, run_plots  # noqa: E402
 from ssljax.train import setup as setup_lib  # noqa: E402
@@ -375,28 +374,16 @@ class Cache:
     return os.path.join(self.root, f"reference_s{seed}")
 
 
-def _leaves(tree: dict, prefix: str = "") -> dict:
-  """{'a.b.c': value} of a nested config dict."""
-  out = {}
-  for k, v in tree.items():
-    if isinstance(v, dict):
-      out.update(_leaves(v, f"{prefix}{k}."))
-    else:
-      out[prefix + k] = v
-  return out
-
-
 def same_run(saved: dict, current: dict) -> bool:
   """Whether a run saved with config ``saved`` is the run ``current`` describes.
 
-  Equal, except that a field added to ssljax after the run was saved may sit
-  at its `base_config` default (a new option whose default is the old
-  behaviour): the table survives library changes across sessions.
+  Equal, except for fields added to ssljax since the run was saved that sit
+  at their default (`workdir.added_at_default`, the rule resuming uses): the
+  table survives library changes across sessions.
   """
-  old, new = _leaves(saved), _leaves(current)
-  defaults = _leaves(json.loads(config_lib.base_config().to_json_best_effort()))
+  old, new = workdir_lib.flatten(saved), workdir_lib.flatten(current)
   return (set(old) <= set(new) and all(old[k] == new[k] for k in old)
-          and all(k in defaults and defaults[k] == new[k] for k in set(new) - set(old)))
+          and set(new) - set(old) == workdir_lib.added_at_default(old, new))
 
 
 def cached_results(workdir: str, config) -> dict | None:

@@ -21,6 +21,7 @@ import socket
 import tempfile
 from typing import Any
 
+from ssljax import config as config_lib
 from ssljax import errors
 
 LOCK_FILE = ".lock"
@@ -125,6 +126,21 @@ def _is_safe(field: str) -> bool:
   return any(field == s or field.startswith(s + ".") for s in SAFE_ON_RESUME)
 
 
+def added_at_default(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+  """Flat fields of ``new`` that ``old`` lacks and that sit at their `base_config` default.
+
+  A field added to ssljax after a run was saved, left at its default, is the
+  old behaviour (e.g. ``data.host_resize``): it does not make a different run.
+  """
+  defaults = _flatten(json.loads(config_lib.base_config().to_json_best_effort()))
+  return {k for k in set(new) - set(old) if k in defaults and defaults[k] == new[k]}
+
+
+def flatten(config_dict: dict[str, Any]) -> dict[str, Any]:
+  """``{'a.b': value}`` of a nested config dict (as `check_resume` compares them)."""
+  return _flatten(config_dict)
+
+
 def check_resume(workdir: str, config_json: str) -> list[str]:
   """Compares a workdir's saved config with the new one, before anything is written.
 
@@ -132,8 +148,10 @@ def check_resume(workdir: str, config_json: str) -> list[str]:
     workdir: the run directory.
     config_json: the new config as JSON (``config.to_json_best_effort()``).
   Returns:
-    ``"field: old -> new"`` lines of the safe fields that changed (empty if
-    nothing changed or the workdir holds no saved config).
+    ``"field: old -> new"`` lines of the safe fields that changed, including
+    fields the saved config lacks that sit at their `base_config` default
+    (added to ssljax since; empty if nothing changed or the workdir holds no
+    saved config).
   Raises:
     errors.WorkdirError: a field that changes what is trained differs; the
       message lists every such field with its old and new value.
@@ -150,7 +168,8 @@ def check_resume(workdir: str, config_json: str) -> list[str]:
   new = _flatten(json.loads(config_json))
   changed = [k for k in sorted(set(old) | set(new)) if old.get(k, "<unset>") != new.get(k, "<unset>")]
   lines = {k: f"{k}: {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}" for k in changed}
-  refused = [lines[k] for k in changed if not _is_safe(k)]
+  added = added_at_default(old, new)
+  refused = [lines[k] for k in changed if not _is_safe(k) and k not in added]
   if refused:
     raise errors.WorkdirError(
         f"--workdir {workdir} holds a run with a different config; resuming it would mix two "
