@@ -1,8 +1,9 @@
 """Every method of ssljax on Fashion-MNIST: one encoder, one batch, one wall-clock budget, tuned on validation.
 
-  python experiments/fashion_mnist_table.py                       # everything (≈ 12 CPU hours)
+  python experiments/fashion_mnist_table.py                       # everything (≈ 14 h on 2 cores)
   python experiments/fashion_mnist_table.py --rows vicreg,simclr  # some rows (all phases)
   python experiments/fashion_mnist_table.py --phase sweep         # only the validation sweeps
+  python experiments/fashion_mnist_table.py --jobs 2              # 2 rows at once, 1 core each (1.67×)
   python experiments/fashion_mnist_table.py --phase report        # only rewrite the markdown
   python experiments/fashion_mnist_table.py --quick --rows vicreg,supervised  # smoke, minutes
 
@@ -61,6 +62,7 @@ import datetime
 import inspect
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -69,7 +71,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ssljax import allocator  # noqa: E402
 
+PIN_CPUS_ENV = "SSLJAX_TABLE_CPUS"  # a `run_jobs` job's CPUs, set before XLA sizes its thread pool
+
 if __name__ == "__main__":  # not when imported (by a test): that would re-exec the importer
+  if os.environ.get(PIN_CPUS_ENV):
+    os.sched_setaffinity(0, {int(c) for c in os.environ.pop(PIN_CPUS_ENV).split(",")})
   allocator.maybe_reexec()  # the runs use the CLI's malloc setting (glibc reads it at start-up)
 
 import jax  # noqa: E402
@@ -412,6 +418,7 @@ def train(config, workdir: str) -> dict:
   if "stopped_at_step" in res:  # SIGTERM/SIGINT: checkpointed, not finished; resumes next time
     sys.exit(f"stopped at step {res['stopped_at_step']} of {workdir}; run again to resume")
   res["wall_seconds"] = time.time() - t
+  res["cpus"] = len(os.sched_getaffinity(0))  # XLA:CPU's thread count (`run_jobs`)
   workdir_lib.write_atomic(os.path.join(workdir, "results.json"),
                            json.dumps(res, indent=2, sort_keys=True))
   return res
@@ -641,7 +648,7 @@ def render(rows, refs, a, root, elapsed_min) -> str:
       " multi-crop). t → pixel (seed 0's run): seconds of pre-training (step / steps/s) at the first periodic"
       f" evaluation (every 1/{EVALS_PER_FINAL_RUN} of the run, and the end) whose kNN top-1 (full"
       " bank) or online linear probe reaches the raw-pixel kNN / linear probe of the same seed;"
-      f" \"> {budget_s:.0f}\": not within the budget.",
+      f" \"> {budget_s:.0f}\": not within the budget. {_cpu_counts(rows)}",
       "",
       "## Reading",
       "",
@@ -662,6 +669,25 @@ def render(rows, refs, a, root, elapsed_min) -> str:
             " rate beyond it may be better still. The"
             " other coefficients' lines appear once the learning-rate stage has finished."]
   return "\n".join(lines) + "\n"
+
+
+def _cpu_counts(rows) -> str:
+  """Which thread counts trained the cached runs (``--jobs`` pins each run to fewer CPUs)."""
+  counts = {}
+  for points, _, finals in rows.values():
+    for r in [r for *_, r in points] + list(finals):
+      if r is not None:
+        n = r.get("cpus", "unrecorded")
+        counts[n] = counts.get(n, 0) + 1
+  if not counts:
+    return ""
+  parts = [f"{v} on {k} CPU{'s' if k != 1 else ''}" for k, v in sorted(
+      counts.items(), key=lambda kv: str(kv[0])) if k != "unrecorded"]
+  if "unrecorded" in counts:
+    parts.append(f"{counts['unrecorded']} on both CPUs (before the count was recorded)")
+  return ("Runs by the CPUs they were trained on (`--jobs`; another thread count reorders"
+          " XLA:CPU's float sums, so a run is not bit-identical across CPU counts, like a"
+          " change of seed; the protocol is the same): " + ", ".join(parts) + ".")
 
 
 def reading(means) -> list[str]:
@@ -696,6 +722,87 @@ def reading(means) -> list[str]:
   return out
 
 
+def run_jobs(wanted, a) -> int:
+  """Trains ``wanted`` rows in ``a.jobs`` child processes, each pinned to its own CPUs; 0 if all finished.
+
+  Small steps like these use a second core poorly: on the 2-core machine two
+  single-core processes did 1.65× the steps per second of one process on
+  both cores (README demo step; `benchmarks/parallel_runs.py`). A run's
+  result does not depend on which job trained it (fixed step counts, seeded),
+  but XLA:CPU sums in another order with another thread count: the loss of
+  a 1-CPU and a 2-CPU run agrees to 6e-7 after 2 steps and drifts apart
+  like a change of seed over training (`benchmarks/parallel_runs.py` prints
+  both). Each run records its CPU count (``cpus``). Rows are
+  handed out in `ROWS` order to the next free job; a job's output lines are
+  prefixed with its row. SIGTERM/SIGINT reach every job, which checkpoints
+  (the next invocation resumes); no new row starts after a job fails.
+  """
+  import queue  # pylint: disable=import-outside-toplevel
+  import signal  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import tempfile  # pylint: disable=import-outside-toplevel
+  import threading  # pylint: disable=import-outside-toplevel
+
+  cpus = sorted(os.sched_getaffinity(0))
+  todo, lock, procs, failed = queue.Queue(), threading.Lock(), set(), []
+  for key in wanted:
+    todo.put(key)
+  scratch = tempfile.mkdtemp(prefix="fashion_mnist_table_jobs_")  # the jobs' own reports
+
+  def command(key):
+    return [sys.executable, os.path.abspath(__file__), "--phase", a.phase, "--rows", key,
+            "--jobs", "1", "--minutes", repr(a.minutes), "--sweep-minutes", repr(a.sweep_minutes),
+            "--seeds", str(a.seeds), "--calibration-seconds", repr(a.calibration_seconds),
+            "--workroot", a.workroot, "--calibration", a.calibration,
+            "--out", os.path.join(scratch, key)] + (["--quick"] if a.quick else [])
+
+  def worker(job_cpus):
+    while not failed:
+      try:
+        key = todo.get_nowait()
+      except queue.Empty:
+        return
+      with lock:
+        if failed:
+          return
+        # The job pins itself (PIN_CPUS_ENV): a preexec_fn would fork this threaded process.
+        env = dict(os.environ, **{PIN_CPUS_ENV: ",".join(map(str, sorted(job_cpus)))})
+        proc = subprocess.Popen(command(key), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env,
+                                start_new_session=True)  # signals come from `stop` only
+        procs.add(proc)
+      for line in proc.stdout:
+        if not line.startswith("wrote "):  # the job's own report, in `scratch`: not the table
+          print(f"[{key}] {line}", end="", flush=True)
+      with lock:
+        procs.discard(proc)
+        if proc.wait():
+          failed.append(f"{key} (exit {proc.returncode})")
+
+  def stop(signum, _frame):
+    with lock:
+      failed.append(f"signal {signum}")
+      for proc in procs:
+        proc.send_signal(signal.SIGTERM)  # the jobs checkpoint and exit
+
+  previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+  threads = [threading.Thread(target=worker, args=(set(cpus[j::a.jobs]),))
+             for j in range(a.jobs)]
+  try:
+    for t in threads:
+      t.start()
+    for t in threads:
+      t.join()
+  finally:
+    for s, handler in previous.items():
+      signal.signal(s, handler)
+    shutil.rmtree(scratch, ignore_errors=True)
+  if failed:
+    print("stopped: " + ", ".join(failed) + "; run again to resume", file=sys.stderr)
+    return 1
+  return 0
+
+
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--rows", default="", help=f"comma-separated rows to run (default all): {','.join(ROWS)}")
@@ -711,6 +818,9 @@ def main(argv=None):
                   help="the rows' calibrated steps/s (committed, so every clone trains the same"
                   " step counts; '' = <workroot>/calibration.json)")
   ap.add_argument("--out", default=os.path.join(HERE, "results"))
+  ap.add_argument("--jobs", type=int, default=1,
+                  help="rows trained in parallel, each in its own process pinned to its share"
+                  " of the CPUs (see `run_jobs`; 2 on a 2-core machine)")
   ap.add_argument("--quick", action="store_true",
                   help="smoke: runlocal-sized model, 2-point sweeps, seconds-long budgets")
   a = ap.parse_args(argv)
@@ -723,13 +833,23 @@ def main(argv=None):
   unknown = sorted(set(wanted) - set(ROWS))
   if unknown:
     ap.error(f"unknown rows {unknown}; valid: {', '.join(ROWS)}")
+  if a.jobs < 1 or a.jobs > len(os.sched_getaffinity(0)):
+    ap.error(f"--jobs {a.jobs}: must be between 1 and this process's {len(os.sched_getaffinity(0))}"
+             " CPUs")
   root = Cache(a.workroot, "" if a.quick else a.calibration)
   t0 = time.time()
-  if a.phase == "calibrate":
-    for key in wanted:
+  if a.phase in ("calibrate", "sweep", "all") and (a.phase == "calibrate" or a.jobs > 1):
+    for key in wanted:  # before any parallel job: one writer of the calibration file
       root.calibration(key, quick=a.quick, seconds=a.calibration_seconds, run_missing=True)
 
   final = a.phase in ("final", "all")
+  if a.jobs > 1 and a.phase in ("sweep", "final", "all"):
+    for s in range(a.seeds if final else 0):  # the jobs read them (time to reach the probes)
+      reference(s, quick=a.quick, root=root)
+    code = run_jobs(wanted, a)
+    if code:
+      sys.exit(code)
+    wanted = []  # everything is cached now: the table below is read from the work root
   refs = [reference(s, quick=a.quick, root=root) if final
           else cached_results(root.reference_dir(s), make_reference_config(s, a.quick))
           for s in range(a.seeds)]

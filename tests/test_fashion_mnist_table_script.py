@@ -32,9 +32,19 @@ def _run(tmp_path, *extra):
 
 
 @pytest.mark.slow  # trains 8 tiny runs in a subprocess (minutes on 2 cores)
+# Above conftest's 300 s hang guard: ~2.5 min idle, 3× that when the machine also trains
+# (measured: > 300 s at load 4.5); the subprocess has its own 1500 s limit.
+@pytest.mark.timeout(1500)
 def test_quick_table_runs_caches_and_marks_pending(tmp_path):
-  out1, md1 = _run(tmp_path)
+  # First in parallel jobs (one row per pinned process), then read back by a plain run.
+  jobs = min(2, len(os.sched_getaffinity(0)))
+  out1, md1 = _run(tmp_path, "--jobs", str(jobs))
   assert "calibrated vicreg" in out1 and "sweep vicreg" in out1 and "final supervised seed 1" in out1
+  if jobs == 2:  # every row ran in its own job, on one CPU
+    assert "[vicreg] sweep vicreg" in out1 and "[supervised] final supervised seed 1" in out1
+    runs = tmp_path / "runs"
+    results = [*runs.glob("sweep/*/*/results.json"), *runs.glob("final/*/results.json")]
+    assert results and all(json.loads(p.read_text())["cpus"] == 1 for p in results)
   table = md1.split("## Reading")[0]  # the main table (the sweep table repeats the labels)
   rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines()
           if line.startswith("| ")}
@@ -54,6 +64,7 @@ def test_quick_table_runs_caches_and_marks_pending(tmp_path):
 
   out2, md2 = _run(tmp_path)
   assert "calibrated" not in out2 and "sweep vicreg" in out2  # reused, reported again
+  assert "[vicreg]" not in out2 and "pretrain done" not in out2  # nothing trained again
   strip = lambda md: [l for l in md.splitlines() if not l.startswith("Produced by")]
   assert strip(md2) == strip(md1)
 
@@ -121,3 +132,16 @@ def test_an_interrupted_run_is_not_a_cached_result(tmp_path):
                          ({"eval/linear/top1": 0.8, "eval/knn/top1": 0.7}, True)):
     (tmp_path / "results.json").write_text(json.dumps(record))
     assert (table.cached_results(str(tmp_path), config) is not None) == reused, record
+
+
+def test_jobs_beyond_the_cpus_are_refused(capsys):
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  try:
+    import fashion_mnist_table as table
+  finally:
+    sys.path.pop(0)
+  for jobs in (0, len(os.sched_getaffinity(0)) + 1):
+    with pytest.raises(SystemExit) as e:
+      table.main(["--phase", "report", "--jobs", str(jobs)])
+    assert e.value.code == 2
+    assert f"--jobs {jobs}: must be between 1 and" in capsys.readouterr().err
