@@ -401,7 +401,8 @@ def cached_results(workdir: str, config) -> dict | None:
       same = same_run(json.load(f), json.loads(config.to_json_best_effort()))
   except FileNotFoundError:
     return None
-  finished = "failed" in res or "eval/linear/top1" in res  # not an interrupted run's record
+  # Not an interrupted run's record: a training run's evaluation, a reference's probes, or a failure.
+  finished = any(k in res for k in ("failed", "eval/linear/top1", "pixels_linear/top1"))
   return res if same and finished else None
 
 

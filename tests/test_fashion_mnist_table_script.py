@@ -62,7 +62,10 @@ def test_quick_table_runs_caches_and_marks_pending(tmp_path):
   for config_path in (tmp_path / "runs" / "final").glob("*/config.json"):
     assert json.loads(config_path.read_text())["data"]["validation_holdout"] == 0
 
+  refs = sorted((tmp_path / "runs").glob("reference_s*/results.json"))
+  written = [p.stat().st_mtime_ns for p in refs]
   out2, md2 = _run(tmp_path)
+  assert len(refs) == 2 and [p.stat().st_mtime_ns for p in refs] == written  # read, not redone
   assert "calibrated" not in out2 and "sweep vicreg" in out2  # reused, reported again
   assert "[vicreg]" not in out2 and "pretrain done" not in out2  # nothing trained again
   strip = lambda md: [l for l in md.splitlines() if not l.startswith("Produced by")]
@@ -145,3 +148,22 @@ def test_jobs_beyond_the_cpus_are_refused(capsys):
       table.main(["--phase", "report", "--jobs", str(jobs)])
     assert e.value.code == 2
     assert f"--jobs {jobs}: must be between 1 and" in capsys.readouterr().err
+
+
+def test_the_cache_returns_finished_runs_and_references_not_interrupted_runs(tmp_path):
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  try:
+    import fashion_mnist_table as table
+  finally:
+    sys.path.pop(0)
+  config = table.make_reference_config(0, quick=True)
+  (tmp_path / "config.json").write_text(config.to_json_best_effort())
+  for record, reused in (({"pixels_linear/top1": 0.84, "random_init_linear/top1": 0.83}, True),
+                         ({"eval/linear/top1": 0.9, "eval/knn/top1": 0.88}, True),
+                         ({"failed": "non-finite loss at step 7"}, True),
+                         ({"stopped_at_step": 291}, False)):
+    (tmp_path / "results.json").write_text(json.dumps(record))
+    assert (table.cached_results(str(tmp_path), config) == record if reused else
+            table.cached_results(str(tmp_path), config) is None), record
+  other = table.make_reference_config(1, quick=True)  # another seed: another run
+  assert table.cached_results(str(tmp_path), other) is None
