@@ -43,7 +43,7 @@ def test_quick_table_runs_caches_and_marks_pending(tmp_path):
   if jobs == 2:  # every row ran in its own job, on one CPU
     assert "[vicreg] sweep vicreg" in out1 and "[supervised] final supervised seed 1" in out1
     runs = tmp_path / "runs"
-    results = [*runs.glob("sweep/*/*/results.json"), *runs.glob("final/*/results.json")]
+    results = [*runs.glob("sweep/*/*/results.json"), *runs.glob("final/*/*/results.json")]
     assert results and all(json.loads(p.read_text())["cpus"] == 1 for p in results)
   table = md1.split("## Reading")[0]  # the main table (the sweep table repeats the labels)
   rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines()
@@ -57,9 +57,13 @@ def test_quick_table_runs_caches_and_marks_pending(tmp_path):
   cal = json.loads((tmp_path / "runs" / "calibration.json").read_text())
   assert set(cal) == {"vicreg", "supervised"} and cal["vicreg"]["steps_per_second"] > 0
   # The test split is only read by the final runs: every sweep run evaluates on the hold-out.
-  for config_path in (tmp_path / "runs" / "sweep").glob("*/*/config.json"):
+  sweeps = list((tmp_path / "runs" / "sweep").glob("*/*/config.json"))
+  assert len(sweeps) == 4, sweeps  # 2 rows × 2 points in quick mode
+  for config_path in sweeps:
     assert json.loads(config_path.read_text())["data"]["validation_holdout"] == 10000
-  for config_path in (tmp_path / "runs" / "final").glob("*/config.json"):
+  finals = list((tmp_path / "runs" / "final").glob("*/*/config.json"))  # final/<row>/<point>_s<seed>
+  assert len(finals) == 4, finals  # 2 rows × 2 seeds
+  for config_path in finals:
     assert json.loads(config_path.read_text())["data"]["validation_holdout"] == 0
 
   refs = sorted((tmp_path / "runs").glob("reference_s*/results.json"))
@@ -94,7 +98,7 @@ def test_sweep_is_a_two_stage_coordinate_search_around_each_recipe():
   assert table.edge_extension(1.0, grid, quick=False) is None
   assert table.edge_extension(3.0, grid + [9.0], quick=False) is None  # 9 was tried and lost
   assert table.edge_extension(9.0, grid + [9.0], quick=False) == 27.0
-  assert table.MAX_EDGE_EXTENSIONS == 2
+  assert table.MAX_EDGE_EXTENSIONS == 4  # × 243 at most (× 27 was every first row's choice)
   # A coefficient left at the kernel's default is read from the kernel's signature.
   assert table.recipe_coef("vicreg_logdet") == 1.0
 
