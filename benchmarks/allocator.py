@@ -66,19 +66,15 @@ def _state_digest(state) -> str:
 
 def child(warmup: int, steps: int) -> dict:
   """Runs the real train step in this process; returns its measurements."""
-  import importlib.util
-
   import jax
+  from ssljax import configs_util
   from ssljax import main as main_lib
   from ssljax.train import evaluation
   from ssljax.train import loop
   from ssljax.train import setup as setup_lib
 
   main_lib.enable_compilation_cache()
-  spec = importlib.util.spec_from_file_location("vicreg_config", CONFIG)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = configs_util.load_config(CONFIG)
   run = setup_lib.build(config)
   data_it = loop.make_train_loader(run)
   batches = []

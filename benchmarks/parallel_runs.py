@@ -42,17 +42,13 @@ CONFIG = os.path.join(ROOT, "configs", "fashion_mnist", "corinfomax.py")
 def child(cpus: str, warmup: int, steps: int) -> None:
   """Runs the demo's train step; prints 'ready', waits for a line on stdin, prints its timing."""
   os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})  # before XLA sizes its thread pool
-  import importlib.util
-
   import jax
+  from ssljax import configs_util
   from ssljax.train import evaluation
   from ssljax.train import loop
   from ssljax.train import setup as setup_lib
 
-  spec = importlib.util.spec_from_file_location("demo_config", CONFIG)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = configs_util.load_config(CONFIG)
   run = setup_lib.build(config)
   data_it = loop.make_train_loader(run)
   state = run.init_state(jax.random.key(config.seed))

@@ -58,13 +58,19 @@ the reading computed from the numbers.
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
 import inspect
 import json
 import os
+import queue
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -682,18 +688,14 @@ def render(rows, refs, a, root, elapsed_min) -> str:
 
 def _cpu_counts(rows) -> str:
   """Which thread counts trained the cached runs (``--jobs`` pins each run to fewer CPUs)."""
-  counts = {}
-  for points, _, finals in rows.values():
-    for r in [r for *_, r in points] + list(finals):
-      if r is not None:
-        n = r.get("cpus", "unrecorded")
-        counts[n] = counts.get(n, 0) + 1
+  counts = collections.Counter(r.get("cpus") for points, _, finals in rows.values()
+                               for r in [r for *_, r in points] + list(finals) if r is not None)
   if not counts:
     return ""
   parts = [f"{v} on {k} CPU{'s' if k != 1 else ''}" for k, v in sorted(
-      counts.items(), key=lambda kv: str(kv[0])) if k != "unrecorded"]
-  if "unrecorded" in counts:
-    parts.append(f"{counts['unrecorded']} on both CPUs (before the count was recorded)")
+      (k, v) for k, v in counts.items() if k is not None)]
+  if None in counts:  # runs from before the count was recorded, all on this 2-core machine
+    parts.append(f"{counts[None]} on both CPUs (before the count was recorded)")
   return ("Runs by the CPUs they were trained on (`--jobs`; another thread count reorders"
           " XLA:CPU's float sums, so a run is not bit-identical across CPU counts, like a"
           " change of seed; the protocol is the same): " + ", ".join(parts) + ".")
@@ -735,7 +737,7 @@ def run_jobs(wanted, a) -> int:
   """Trains ``wanted`` rows in ``a.jobs`` child processes, each pinned to its own CPUs; 0 if all finished.
 
   Small steps like these use a second core poorly: on the 2-core machine two
-  single-core processes did 1.65× the steps per second of one process on
+  single-core processes did 1.67× the steps per second of one process on
   both cores (README demo step; `benchmarks/parallel_runs.py`). A run's
   result does not depend on which job trained it (fixed step counts, seeded),
   but XLA:CPU sums in another order with another thread count: the loss of
@@ -746,12 +748,6 @@ def run_jobs(wanted, a) -> int:
   prefixed with its row. SIGTERM/SIGINT reach every job, which checkpoints
   (the next invocation resumes); no new row starts after a job fails.
   """
-  import queue  # pylint: disable=import-outside-toplevel
-  import signal  # pylint: disable=import-outside-toplevel
-  import subprocess  # pylint: disable=import-outside-toplevel
-  import tempfile  # pylint: disable=import-outside-toplevel
-  import threading  # pylint: disable=import-outside-toplevel
-
   cpus = sorted(os.sched_getaffinity(0))
   todo, lock, procs, failed = queue.Queue(), threading.Lock(), set(), []
   for key in wanted:
