@@ -419,11 +419,36 @@ def cached_results(workdir: str, config) -> dict | None:
   return res if same and finished else None
 
 
+# SIGTERMs that arrived outside a training loop (which checkpoints on its own): during a run's
+# set-up or final evaluation, or a reference's probes. The run in progress finishes and is kept.
+_STOP_REQUESTED: list[int] = []
+
+
+def _request_stop(signum, _frame):
+  _STOP_REQUESTED.append(signum)
+
+
+def stop_between_runs() -> None:
+  """Makes SIGTERM stop the table at the next run boundary (`exit_if_stop_requested`).
+
+  Without it a SIGTERM during a run's final evaluation killed the job and the
+  next invocation evaluated that run again (the training loop's own handler
+  covers training only and restores this one afterwards).
+  """
+  signal.signal(signal.SIGTERM, _request_stop)
+
+
+def exit_if_stop_requested(where: str) -> None:
+  if _STOP_REQUESTED:
+    sys.exit(f"stopped by signal {_STOP_REQUESTED[0]} {where}; run again to resume")
+
+
 def train(config, workdir: str) -> dict:
   """Runs (or resumes) one training run; a diverged run is recorded as failed, not retried."""
   res = cached_results(workdir, config)
   if res is not None:
     return res
+  exit_if_stop_requested(f"before {workdir}")
   t = time.time()
   try:
     res = loop.train_and_evaluate(config, workdir, progress=False)
@@ -435,6 +460,7 @@ def train(config, workdir: str) -> dict:
   res["cpus"] = len(os.sched_getaffinity(0))  # XLA:CPU's thread count (`run_jobs`)
   workdir_lib.write_atomic(os.path.join(workdir, "results.json"),
                            json.dumps(res, indent=2, sort_keys=True))
+  exit_if_stop_requested(f"after finishing {workdir}")
   return res
 
 
@@ -455,6 +481,7 @@ def reference(seed: int, *, quick: bool, root: Cache) -> dict:
   workdir_lib.write_atomic(os.path.join(workdir, "config.json"), config.to_json_best_effort())
   workdir_lib.write_atomic(os.path.join(workdir, "results.json"),
                            json.dumps(res, indent=2, sort_keys=True))
+  exit_if_stop_requested(f"after finishing {workdir}")
   return res
 
 
@@ -745,8 +772,10 @@ def run_jobs(wanted, a) -> int:
   like a change of seed over training (`benchmarks/parallel_runs.py` prints
   both). Each run records its CPU count (``cpus``). Rows are
   handed out in `ROWS` order to the next free job; a job's output lines are
-  prefixed with its row. SIGTERM/SIGINT reach every job, which checkpoints
-  (the next invocation resumes); no new row starts after a job fails.
+  prefixed with its row. SIGTERM/SIGINT reach every job as SIGTERM: a job in
+  training checkpoints, one in an evaluation finishes and keeps that run
+  (`stop_between_runs`); the next invocation resumes. No new row starts after
+  a job fails.
   """
   cpus = sorted(os.sched_getaffinity(0))
   todo, lock, procs, failed = queue.Queue(), threading.Lock(), set(), []
@@ -842,6 +871,8 @@ def main(argv=None):
     ap.error(f"--jobs {a.jobs}: must be between 1 and this process's {len(os.sched_getaffinity(0))}"
              " CPUs")
   root = Cache(a.workroot, "" if a.quick else a.calibration)
+  if a.phase != "report":
+    stop_between_runs()  # `run_jobs` installs its own forwarding handler while jobs run
   t0 = time.time()
   if a.phase in ("calibrate", "sweep", "all") and (a.phase == "calibrate" or a.jobs > 1):
     for key in wanted:  # before any parallel job: one writer of the calibration file

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -171,3 +172,38 @@ def test_the_cache_returns_finished_runs_and_references_not_interrupted_runs(tmp
             table.cached_results(str(tmp_path), config) is None), record
   other = table.make_reference_config(1, quick=True)  # another seed: another run
   assert table.cached_results(str(tmp_path), other) is None
+
+
+def test_sigterm_outside_training_keeps_the_run_and_stops_at_the_next_boundary(tmp_path,
+                                                                              monkeypatch):
+  """A SIGTERM during a run's final evaluation: the run is kept, the job stops before the next."""
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  try:
+    import fashion_mnist_table as table
+  finally:
+    sys.path.pop(0)
+  finished = {"eval/linear/top1": 0.8, "eval/knn/top1": 0.7}
+
+  def train_then_signal_during_evaluation(config, workdir, progress):
+    del config, progress
+    os.makedirs(workdir, exist_ok=True)
+    os.kill(os.getpid(), signal.SIGTERM)  # after the loop restored the table's handler
+    return dict(finished)
+
+  monkeypatch.setattr(table.loop, "train_and_evaluate", train_then_signal_during_evaluation)
+  monkeypatch.setattr(table, "_STOP_REQUESTED", [])
+  config = table.make_config("simclr", seed=0, total_steps=100, lr_factor=1.0, coef=0.2,
+                             val=True, quick=False)
+  previous = signal.getsignal(signal.SIGTERM)
+  try:
+    table.stop_between_runs()
+    with pytest.raises(SystemExit, match="run again to resume") as e:
+      table.train(config, str(tmp_path / "run"))
+    assert str(tmp_path / "run") in str(e.value)
+    with open(tmp_path / "run" / "results.json", encoding="utf-8") as f:
+      assert {k: v for k, v in json.load(f).items() if k in finished} == finished
+    with pytest.raises(SystemExit, match="before"):  # the next run does not start
+      table.train(config, str(tmp_path / "next"))
+    assert not (tmp_path / "next").exists()
+  finally:
+    signal.signal(signal.SIGTERM, previous)
