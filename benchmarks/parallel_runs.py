@@ -11,8 +11,9 @@ pays: per round it runs
 
 alternating the arms round after round so a shared machine's load falls on
 both alike. Every process builds the README demo's run
-(``configs/fashion_mnist/corinfomax.py``: the real input pipeline and
-jitted train step, with the CLI's allocator setting), warms up (compiling),
+(``configs/fashion_mnist/corinfomax.py``; ``--row`` takes a table row's
+recipe instead, with the table's shared encoder and batch: the real input
+pipeline and jitted train step, with the CLI's allocator setting), warms up (compiling),
 waits until every process of its arm is ready, then times ``--steps`` steps,
 the loader included, as a run of the table does. It reports steps/s per arm
 (summed over the arm's processes), the ratio ``pinned / one``, and whether
@@ -21,6 +22,10 @@ threads, which may reorder a reduction). Run::
 
   python benchmarks/parallel_runs.py                          # 2 rounds, ~4 min on 2 cores
   python benchmarks/parallel_runs.py --out experiments/results/parallel_runs.md
+  python benchmarks/parallel_runs.py --row simclr             # a table row's step
+
+The gain depends on the step: a step that already uses both cores well
+gains less from splitting the machine.
 """
 
 from __future__ import annotations
@@ -39,16 +44,31 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "fashion_mnist", "corinfomax.py")
 
 
-def child(cpus: str, warmup: int, steps: int) -> None:
-  """Runs the demo's train step; prints 'ready', waits for a line on stdin, prints its timing."""
+def load_row_config(row: str):
+  """The README demo's config, or table row ``row``'s (`fashion_mnist_table.recipe_config`)."""
+  from ssljax import configs_util
+  if not row:
+    return configs_util.load_config(CONFIG)
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  try:
+    import fashion_mnist_table as table  # pylint: disable=import-outside-toplevel
+  finally:
+    sys.path.pop(0)
+  if row not in table.ROWS:
+    sys.exit(f"--row {row}: not a row of experiments/fashion_mnist_table.py; valid: "
+             + ", ".join(table.ROWS))
+  return table.recipe_config(row, val=False, quick=False)
+
+
+def child(cpus: str, warmup: int, steps: int, row: str) -> None:
+  """Runs the step; prints 'ready', waits for a line on stdin, prints its timing."""
   os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})  # before XLA sizes its thread pool
   import jax
-  from ssljax import configs_util
   from ssljax.train import evaluation
   from ssljax.train import loop
   from ssljax.train import setup as setup_lib
 
-  config = configs_util.load_config(CONFIG)
+  config = load_row_config(row)
   run = setup_lib.build(config)
   data_it = loop.make_train_loader(run)
   state = run.init_state(jax.random.key(config.seed))
@@ -74,7 +94,7 @@ def child(cpus: str, warmup: int, steps: int) -> None:
         flush=True)
 
 
-def run_arm(cpu_sets: list[set[int]], warmup: int, steps: int) -> list[dict]:
+def run_arm(cpu_sets: list[set[int]], warmup: int, steps: int, row: str) -> list[dict]:
   """Starts one child per CPU set, releases them together once all are warm; their results."""
   from ssljax import allocator
 
@@ -82,7 +102,7 @@ def run_arm(cpu_sets: list[set[int]], warmup: int, steps: int) -> list[dict]:
   env.pop("XLA_FLAGS", None)
   procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__),
                              "--child=" + ",".join(map(str, sorted(cpus))),
-                             f"--warmup={warmup}", f"--steps={steps}"],
+                             f"--warmup={warmup}", f"--steps={steps}", f"--row={row}"],
                             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)
            for cpus in cpu_sets]
@@ -109,12 +129,18 @@ def main():
   ap.add_argument("--warmup", type=int, default=10, help="untimed steps (the first compiles)")
   ap.add_argument("--steps", type=int, default=150, help="timed steps per process")
   ap.add_argument("--rounds", type=int, default=2, help="rounds of (one, pinned)")
+  ap.add_argument("--row", default="", help="time this row of experiments/fashion_mnist_table.py"
+                  " (default: the README demo's step)")
   ap.add_argument("--out", default="", help="also write the markdown report here")
   args = ap.parse_args()
-  if args.child:
-    child(args.child, args.warmup, args.steps)
-    return
   sys.path.insert(0, ROOT)
+  if args.child:
+    child(args.child, args.warmup, args.steps, args.row)
+    return
+  config = load_row_config(args.row)  # a bad --row fails here, before any child starts
+  what = (f"table row `{args.row}`'s step" if args.row else "README demo step") + (
+      f" (ConvNet {'-'.join(map(str, config.model.encoder_kwargs.widths))},"
+      f" batch {config.data.batch_size}, loss {'+'.join(config.loss.terms)})")
   cpus = sorted(os.sched_getaffinity(0))
   jobs = args.jobs or len(cpus)
   if not 2 <= jobs <= len(cpus):
@@ -124,7 +150,7 @@ def main():
   load0, t0 = os.getloadavg(), time.time()
   for i in range(args.rounds):
     for name, cpu_sets in arms.items():
-      rs = run_arm(cpu_sets, args.warmup, args.steps)
+      rs = run_arm(cpu_sets, args.warmup, args.steps, args.row)
       results[name].append(rs)
       print(f"round {i + 1} {name}: " + " + ".join(f"{r['steps_per_s']:.2f}" for r in rs)
             + " steps/s", file=sys.stderr, flush=True)
@@ -135,8 +161,8 @@ def main():
   cmd = " ".join(["python", *map(shlex.quote, sys.argv)])
   lines = [
       f"`{cmd}`", "",
-      f"{platform.processor() or platform.machine()}, {len(cpus)} CPUs; README demo step"
-      f" (ConvNet 64-128-256, batch 128) with its input pipeline; {args.warmup} warm-up +"
+      f"{platform.processor() or platform.machine()}, {len(cpus)} CPUs; {what}"
+      f" with its input pipeline; {args.warmup} warm-up +"
       f" {args.steps} timed steps per process; {args.rounds} rounds, arms alternating;"
       f" {(time.time() - t0) / 60:.1f} min; load average (1 min) {load0[0]:.2f} at the start,"
       f" {os.getloadavg()[0]:.2f} at the end.", "",

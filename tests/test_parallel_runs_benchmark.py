@@ -32,3 +32,17 @@ def test_one_round_reports_both_arms_and_the_same_start(tmp_path):
   losses = [float(v) for v in report.split("distinct values per arm: ")[1].rstrip(".\n")
             .replace("one ", "").replace("pinned ", "").replace(";", ",").split(",")]
   assert max(losses) - min(losses) <= 1e-5 * max(losses), losses
+
+
+def test_row_takes_the_tables_recipe_with_the_shared_encoder_and_rejects_unknown_rows():
+  sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+  try:
+    import parallel_runs
+  finally:
+    sys.path.pop(0)
+  demo, simclr = parallel_runs.load_row_config(""), parallel_runs.load_row_config("simclr")
+  assert "corinfomax" in demo.loss.terms and "simclr" in simclr.loss.terms
+  assert simclr.model.encoder_kwargs.widths == demo.model.encoder_kwargs.widths
+  assert simclr.data.batch_size == demo.data.batch_size
+  with pytest.raises(SystemExit, match="--row nope: not a row of"):
+    parallel_runs.load_row_config("nope")
