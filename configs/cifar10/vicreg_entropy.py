@@ -23,7 +23,7 @@ lr 0.3, wd 1e-4, batch 256, 1000 epochs, views ``'vicreg_cifar'``), the
 closest published recipe; the paper's own training recipe is unknown. Loss
 (`ssljax.losses.entropy.vicreg_entropy_loss`): 25 · invariance − w·(Ĥ(Z) +
 Ĥ(Z')) with the kernel's documented defaults w = 1, β = 1 (LogDet),
-σ = √D (pairwise). UNKNOWN: the paper's w, β, σ; w must be tuned per
+σ = 1 (pairwise; σ = √D collapsed on Fashion-MNIST: docs/methods/vicreg_entropy.md). UNKNOWN: the paper's w, β, σ; w must be tuned per
 estimator (the LogDet entropy grows like D/2·log(1 + β·std²), the pairwise
 ones by at most log N).
 """
@@ -40,4 +40,6 @@ def get_config(arg=None):
     c.method = f"vicreg_{a.estimator}"
     c.loss.terms = {"vicreg_entropy": {"weight": 1.0, "estimator": a.estimator,
                                        "sim_coeff": 25.0}}
+    if a.estimator != "logdet":  # recorded in config.json: σ's kernel default changed once
+      c.loss.terms.vicreg_entropy.sigma = 1.0
   return presets.finish(c, a)

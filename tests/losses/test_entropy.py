@@ -154,7 +154,7 @@ def test_coding_rate_beta_reproduces_mcr2():
 # ---------------------------------------------------------------- pairwise
 @jax.jit
 def _pairwise_variants(z, sigma):
-  """(KL, Bhattacharyya) at ``sigma`` and at the default σ = sqrt(D)."""
+  """(KL, Bhattacharyya) at ``sigma`` and at ``sigma=None`` (σ² = D)."""
   return [entropy.pairwise_mixture_entropy(z, sigma=s, bound=b)
           for s in (sigma, None) for b in ("kl", "bhattacharyya")]
 
@@ -213,6 +213,35 @@ def test_pairwise_collapsed_and_kl_dominates_bhattacharyya():
   for sigma in (0.3, 1.0, 3.0):
     assert float(_pairwise(y, sigma=sigma, bound="kl")) >= float(
         _pairwise(y, sigma=sigma, bound="bhattacharyya"))
+
+
+def test_pairwise_near_collapse_is_the_trace_over_sigma_squared_and_defaults_to_sigma_1():
+  """Near collapse Ĥ − H(p_i) → tr(Σ̂)/σ² (KL) and tr(Σ̂)/(4σ²) (Bhattacharyya), Σ̂ = Z̃ᵀZ̃/N.
+
+  First order of −(1/N)Σ_i log[(1/N)Σ_j exp(−D_ij)] in D_ij: the mean of
+  D_ij, and (1/N²)Σ_ij ||z_i − z_j||² = 2·tr(Σ̂). This is why σ sets how hard
+  the estimator resists collapse, and why σ² = D resisted D/2 times less than
+  LogDet at β = 1 (documented default change, `pairwise_mixture_entropy`).
+  """
+  n, d = 32, 16
+  z = 1e-3 * _data(9, n, d)  # distances ≪ σ: the relative second-order term is ~1e-6
+  zc = z - z.mean(0)
+  trace = np.trace(zc.T @ zc / n)
+  with jax.enable_x64(True):
+    for sigma in (1.0, math.sqrt(d)):
+      h_comp = 0.5 * d * np.log(2 * np.pi * np.e * sigma ** 2)
+      for bound, factor in (("kl", 1.0), ("bhattacharyya", 0.25)):
+        excess = float(_pairwise(jnp.asarray(z), sigma=sigma, bound=bound)) - h_comp
+        np.testing.assert_allclose(excess, factor * trace / sigma ** 2, rtol=1e-4)
+    zj = jnp.asarray(z)
+    for bound in ("kl", "bhattacharyya"):
+      assert float(entropy.pairwise_mixture_entropy(zj, bound=bound)) == float(
+          entropy.pairwise_mixture_entropy(zj, sigma=1.0, bound=bound))
+    assert float(entropy.estimate_entropy(zj, estimator="pairwise_kl")) == float(
+        entropy.estimate_entropy(zj, estimator="pairwise_kl", sigma=1.0))
+    views = jnp.stack([zj, zj[::-1]])
+    assert float(entropy.vicreg_entropy_loss(views, estimator="pairwise_kl")[0]) == float(
+        entropy.vicreg_entropy_loss(views, estimator="pairwise_kl", sigma=1.0)[0])
 
 
 # ---------------------------------------------------------------- properties
