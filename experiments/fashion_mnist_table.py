@@ -3,7 +3,7 @@
   python experiments/fashion_mnist_table.py                       # everything (≈ 14 h on 2 cores)
   python experiments/fashion_mnist_table.py --rows vicreg,simclr  # some rows (all phases)
   python experiments/fashion_mnist_table.py --phase sweep         # only the validation sweeps
-  python experiments/fashion_mnist_table.py --jobs 2              # 2 rows at once, 1 core each (1.67×)
+  python experiments/fashion_mnist_table.py --jobs 2              # 2 rows at once, 1 core each (1.2–1.7×)
   python experiments/fashion_mnist_table.py --phase report        # only rewrite the markdown
   python experiments/fashion_mnist_table.py --quick --rows vicreg,supervised  # smoke, minutes
 
@@ -651,6 +651,9 @@ def render(rows, refs, a, root, elapsed_min) -> str:
       if len(tried) == len(LR_FACTORS) + MAX_EDGE_EXTENSIONS and chosen[0] in (min(tried),
                                                                               max(tried)):
         choice += " (lr at the sweep's end)"
+      coefs = ROWS[key][5]
+      if len(coefs) > 2 and chosen[1] in (min(coefs), max(coefs)):
+        choice += " (coefficient at the grid's end)"
     done = [r for r in finals if r is not None and "failed" not in r]
     img_s = f"{cal['steps_per_second'] * demo.data.batch_size:.0f}" if cal else "pending"
     steps = str(budget_steps(key, cal, a.minutes, quick=a.quick)) if cal else "pending"
@@ -708,7 +711,8 @@ def render(rows, refs, a, root, elapsed_min) -> str:
       lines.append(f"| {ROWS[key][0]} | {cal_txt} | {f:.3g} | {ROWS[key][3]} {c:g} | {cell} |")
   lines += ["", "Bold: the chosen point (best validation linear top-1, kNN breaks ties);"
             " \"lr at the sweep's end\": the best rate is the last ×3 extension, so a"
-            " rate beyond it may be better still. The"
+            " rate beyond it may be better still; \"coefficient at the grid's end\": likewise for"
+            " the coefficient's fixed grid (not extended). The"
             " other coefficients' lines appear once the learning-rate stage has finished."]
   return "\n".join(lines) + "\n"
 
@@ -765,7 +769,8 @@ def run_jobs(wanted, a) -> int:
 
   Small steps like these use a second core poorly: on the 2-core machine two
   single-core processes did 1.67× the steps per second of one process on
-  both cores (README demo step; `benchmarks/parallel_runs.py`). A run's
+  both cores for the README demo's step and 1.20× for SimCLR's
+  (`benchmarks/parallel_runs.py [--row simclr]`). A run's
   result does not depend on which job trained it (fixed step counts, seeded),
   but XLA:CPU sums in another order with another thread count: the loss of
   a 1-CPU and a 2-CPU run agrees to 6e-7 after 2 steps and drifts apart
