@@ -1,6 +1,6 @@
 """Every method of ssljax on Fashion-MNIST: one encoder, one batch, one wall-clock budget, tuned on validation.
 
-  python experiments/fashion_mnist_table.py                       # everything (≈ 14 h on 2 cores)
+  python experiments/fashion_mnist_table.py                       # everything (≈ 15 h on 2 cores)
   python experiments/fashion_mnist_table.py --rows vicreg,simclr  # some rows (all phases)
   python experiments/fashion_mnist_table.py --phase sweep         # only the validation sweeps
   python experiments/fashion_mnist_table.py --jobs 2              # 2 rows at once, 1 core each (1.2–1.7×)
