@@ -406,7 +406,8 @@ def same_run(saved: dict, current: dict) -> bool:
 
 
 def cached_results(workdir: str, config) -> dict | None:
-  """``results.json`` of a finished run with the same config (`same_run`), else None."""
+  """``results.json`` of a finished run with the same config (`same_run`) and, where it recorded
+  them, the same resolved loss hyper-parameters (`workdir.check_loss_hparams`), else None."""
   try:
     with open(os.path.join(workdir, "results.json"), encoding="utf-8") as f:
       res = json.load(f)
@@ -414,6 +415,12 @@ def cached_results(workdir: str, config) -> dict | None:
       same = same_run(json.load(f), json.loads(config.to_json_best_effort()))
   except FileNotFoundError:
     return None
+  if same:  # a loss kernel default changed since the run (config.json does not record defaults)
+    hparams = workdir_lib.loss_hparams_json(objectives.make_objective(config.loss.terms).terms)
+    try:
+      workdir_lib.check_loss_hparams(workdir, hparams)
+    except errors.WorkdirError:
+      same = False  # `train` then resumes it, which refuses loudly with the changed values
   # Not an interrupted run's record: a training run's evaluation, a reference's probes, or a failure.
   finished = any(k in res for k in ("failed", "eval/linear/top1", "pixels_linear/top1"))
   return res if same and finished else None

@@ -174,6 +174,30 @@ def test_the_cache_returns_finished_runs_and_references_not_interrupted_runs(tmp
   assert table.cached_results(str(tmp_path), other) is None
 
 
+def test_a_finished_run_trained_under_another_loss_default_is_not_reused(tmp_path):
+  """config.json spells out the swept coefficient only; loss_hparams.json holds the rest."""
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  try:
+    import fashion_mnist_table as table
+  finally:
+    sys.path.pop(0)
+  from ssljax.train import objectives
+  from ssljax.train import workdir as workdir_lib
+  config = table.make_config("vicreg", seed=0, total_steps=10, lr_factor=1.0, coef=25.0,
+                             val=True, quick=True)
+  record = {"eval/linear/top1": 0.9, "eval/knn/top1": 0.88}
+  (tmp_path / "config.json").write_text(config.to_json_best_effort())
+  (tmp_path / "results.json").write_text(json.dumps(record))
+  assert table.cached_results(str(tmp_path), config) == record  # saved before the record existed
+  terms = objectives.make_objective(config.loss.terms).terms
+  (tmp_path / "loss_hparams.json").write_text(workdir_lib.loss_hparams_json(terms))
+  assert table.cached_results(str(tmp_path), config) == record
+  weight, hp = terms["vicreg"]
+  old_default = {"vicreg": (weight, {**hp, "std_coeff": 20.0})}
+  (tmp_path / "loss_hparams.json").write_text(workdir_lib.loss_hparams_json(old_default))
+  assert table.cached_results(str(tmp_path), config) is None
+
+
 def test_sigterm_outside_training_keeps_the_run_and_stops_at_the_next_boundary(tmp_path,
                                                                               monkeypatch):
   """A SIGTERM during a run's final evaluation: the run is kept, the job stops before the next."""

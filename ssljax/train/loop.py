@@ -96,8 +96,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   Args:
     config: a config from ``configs/`` (validated here).
-    workdir: run directory: ``config.json``, ``metrics.jsonl``, ``tensorboard/``,
-      ``checkpoints/``, ``results.json``. An existing checkpoint is resumed.
+    workdir: run directory: ``config.json``, ``loss_hparams.json``, ``metrics.jsonl``,
+      ``tensorboard/``, ``checkpoints/``, ``results.json``. An existing checkpoint is resumed.
     stop_after_steps: stop (with a checkpoint) once the step reaches this value,
       as a pre-emption would; used by the resume tests.
     progress: show a tqdm progress bar (process 0).
@@ -152,7 +152,11 @@ def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
   is_main = jax.process_index() == 0
   config_json = config.to_json_best_effort(indent=2, sort_keys=True)
   ckpt = ckpt_lib.Checkpointer(workdir, keep=config.checkpoint.keep)
-  changes = workdir_lib.check_resume(workdir, config_json) if ckpt.all_steps() else []
+  hparams_json = workdir_lib.loss_hparams_json(run.objective.terms)
+  changes, hparams_recorded = [], False
+  if ckpt.all_steps():
+    changes = workdir_lib.check_resume(workdir, config_json)
+    hparams_recorded = workdir_lib.check_loss_hparams(workdir, hparams_json)
 
   data_it = make_train_loader(run)
   state = run.init_state(jax.random.key(config.seed))
@@ -179,6 +183,8 @@ def _train_and_evaluate(config, workdir, *, stop_after_steps, progress):
       say(f"changed on resume (safe): {line}")
   if is_main:  # the run record is written only once the resume is known to be valid
     workdir_lib.write_atomic(os.path.join(workdir, workdir_lib.CONFIG_FILE), config_json)
+    if not hparams_recorded:  # a fresh run, or one saved before ssljax kept this record
+      workdir_lib.write_atomic(os.path.join(workdir, workdir_lib.LOSS_HPARAMS_FILE), hparams_json)
   step = int(_host(state.step))
   refresh_at = set(pid_ssl.refresh_steps(config.pid, steps_per_epoch=run.steps_per_epoch,
                                          total_steps=total_steps)) if config.pid.enabled else set()

@@ -9,6 +9,10 @@
 * `check_resume`: compares the saved ``config.json`` with the new config
   before anything is written: fields that change what is trained refuse the
   resume with a diff; fields that are safe to change are accepted and listed.
+* `check_loss_hparams`: compares the saved ``loss_hparams.json`` — every loss
+  term's hyper-parameters with the kernels' defaults filled in — so a kernel
+  default that changed since the run was saved (a field the config does not
+  spell out) refuses the resume instead of silently training a mixed run.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ssljax import errors
 
 LOCK_FILE = ".lock"
 CONFIG_FILE = "config.json"
+LOSS_HPARAMS_FILE = "loss_hparams.json"
 
 # Top-level sections / fields whose change is safe on resume (bookkeeping,
 # evaluation, the run's length). Everything else changes what is trained.
@@ -176,3 +181,51 @@ def check_resume(workdir: str, config_json: str) -> list[str]:
         f"experiments. Changed: {'; '.join(refused)}. Use a new --workdir, or rerun with the "
         "saved config (see config.json there).")
   return [lines[k] for k in changed]
+
+
+def loss_hparams_json(terms) -> str:
+  """The resolved loss hyper-parameters as JSON (what `check_loss_hparams` compares).
+
+  Args:
+    terms: ``{term name: (weight, hparams)}`` with every default filled in
+      (``Objective.terms``).
+  """
+  record = {name: {"weight": weight, **hp} for name, (weight, hp) in terms.items()}
+  return json.dumps(record, indent=2, sort_keys=True, default=repr)
+
+
+def check_loss_hparams(workdir: str, hparams_json: str) -> bool:
+  """Compares a workdir's saved resolved loss hyper-parameters with the new ones.
+
+  The config records only the fields it sets; a kernel's default that changed
+  between the run's start and its resume (e.g. an estimator's bandwidth) is
+  caught here.
+
+  Args:
+    workdir: the run directory.
+    hparams_json: `loss_hparams_json` of the new objective.
+  Returns:
+    ``True`` if the workdir holds a record (and it matches), ``False`` if it
+    holds none (a run saved before ssljax wrote it: nothing to compare).
+  Raises:
+    errors.WorkdirError: a hyper-parameter differs; the message lists each
+      with its old and new value.
+  """
+  path = os.path.join(workdir, LOSS_HPARAMS_FILE)
+  if not os.path.exists(path):
+    return False
+  with open(path, encoding="utf-8") as f:
+    try:
+      old = _flatten(json.load(f))
+    except ValueError as e:
+      raise errors.WorkdirError(f"{path} is not valid JSON ({e}); the run record is damaged. "
+                                "Restore it or choose another --workdir.") from None
+  new = _flatten(json.loads(hparams_json))
+  changed = [f"{k}: {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}"
+             for k in sorted(set(old) | set(new)) if old.get(k, "<unset>") != new.get(k, "<unset>")]
+  if changed:
+    raise errors.WorkdirError(
+        f"--workdir {workdir} was trained with other loss hyper-parameters (a default changed in "
+        f"ssljax since, or a different term): {'; '.join(changed)}. Use a new --workdir, or set "
+        "the old values in config.loss.terms explicitly to resume.")
+  return True

@@ -38,3 +38,23 @@ def test_a_field_added_since_at_another_value_or_a_changed_field_is_refused(tmp_
   new["optim"]["base_lr"] = 123.0
   with pytest.raises(errors.WorkdirError, match="optim.base_lr"):
     workdir_lib.check_resume(str(tmp_path), json.dumps(new))
+
+
+def test_loss_hparams_record_compares_every_resolved_hyper_parameter(tmp_path):
+  from ssljax.train import objectives
+  terms = {"vicreg": objectives.split_hparams("vicreg", {"sim_coeff": 10.0})}
+  saved = workdir_lib.loss_hparams_json(terms)
+  assert json.loads(saved) == {"vicreg": {"weight": 1.0, "sim_coeff": 10.0, "std_coeff": 25.0,
+                                          "cov_coeff": 1.0, "eps": 1e-4}}
+  assert workdir_lib.check_loss_hparams(str(tmp_path), saved) is False  # no record: legacy run
+  (tmp_path / workdir_lib.LOSS_HPARAMS_FILE).write_text(saved)
+  assert workdir_lib.check_loss_hparams(str(tmp_path), saved) is True
+  moved = {"vicreg": (1.0, {**terms["vicreg"][1], "eps": 1e-3})}
+  with pytest.raises(errors.WorkdirError, match=r"vicreg\.eps: 0\.0001 -> 0\.001"):
+    workdir_lib.check_loss_hparams(str(tmp_path), workdir_lib.loss_hparams_json(moved))
+  other = {"simclr": objectives.split_hparams("simclr", {})}
+  with pytest.raises(errors.WorkdirError, match=r"simclr\.temperature: '<unset>' -> 0\.1"):
+    workdir_lib.check_loss_hparams(str(tmp_path), workdir_lib.loss_hparams_json(other))
+  (tmp_path / workdir_lib.LOSS_HPARAMS_FILE).write_text("{not json")
+  with pytest.raises(errors.WorkdirError, match="damaged"):
+    workdir_lib.check_loss_hparams(str(tmp_path), saved)

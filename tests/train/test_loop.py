@@ -121,6 +121,35 @@ def test_nonfinite_loss_stops_training_with_clear_error(tmp_path):
     loop.train_and_evaluate(config, str(tmp_path), progress=False)
 
 
+@pytest.mark.slow  # end-to-end runs (20-45 s); CI runs the slow set
+def test_a_kernel_default_changed_since_the_run_started_refuses_the_resume(tmp_path, monkeypatch):
+  """The config spells out no VICReg coefficient, so config.json alone cannot see the change."""
+  from ssljax import losses
+  from ssljax.train import workdir as workdir_lib
+  config = digits_config()
+  workdir = str(tmp_path / "run")
+  assert loop.train_and_evaluate(config, workdir, stop_after_steps=2,
+                                 progress=False) == {"stopped_at_step": 2}
+  record = os.path.join(workdir, workdir_lib.LOSS_HPARAMS_FILE)
+  with open(record, encoding="utf-8") as f:
+    saved = f.read()
+  assert json.loads(saved)["vicreg"] == {"weight": 1.0, "sim_coeff": 25.0, "std_coeff": 25.0,
+                                         "cov_coeff": 1.0, "eps": 1e-4}
+  changed = {**losses.vicreg_loss.__kwdefaults__, "std_coeff": 20.0}
+  monkeypatch.setattr(losses.vicreg_loss, "__kwdefaults__", changed)
+  with pytest.raises(errors.WorkdirError, match=r"vicreg\.std_coeff: 25\.0 -> 20\.0"):
+    loop.train_and_evaluate(config, workdir, progress=False)
+  with open(record, encoding="utf-8") as f:
+    assert f.read() == saved  # the refused run wrote nothing
+  # A run saved before the record existed resumes (nothing to compare) and gains the record.
+  monkeypatch.undo()
+  os.unlink(record)
+  assert loop.train_and_evaluate(config, workdir, stop_after_steps=4,
+                                 progress=False) == {"stopped_at_step": 4}
+  with open(record, encoding="utf-8") as f:
+    assert f.read() == saved
+
+
 @pytest.mark.slow  # end-to-end run (15-60 s); CI runs the slow set
 def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tmp_path):
   workdir = str(tmp_path / "run")
