@@ -19,6 +19,16 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _table():
+  """The script as a module (``experiments/`` is not a package)."""
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  try:
+    import fashion_mnist_table  # pylint: disable=import-outside-toplevel
+  finally:
+    sys.path.pop(0)
+  return fashion_mnist_table
+
+
 def _run(tmp_path, *extra):
   args = ["--quick", "--rows", "vicreg,supervised", "--out", str(tmp_path / "out"),
           "--workroot", str(tmp_path / "runs"), *extra]
@@ -79,11 +89,7 @@ def test_quick_table_runs_caches_and_marks_pending(tmp_path):
 
 def test_sweep_is_a_two_stage_coordinate_search_around_each_recipe():
   """Stage 1: lr × (1/3, 1, 3) at the recipe's own coefficient; stage 2: the other coefficients."""
-  sys.path.insert(0, os.path.join(ROOT, "experiments"))
-  try:
-    import fashion_mnist_table as table
-  finally:
-    sys.path.pop(0)
+  table = _table()
   for key, row in table.ROWS.items():
     own = table.recipe_coef(key)
     assert own in row[5], key  # every grid holds the recipe's value
@@ -105,11 +111,7 @@ def test_sweep_is_a_two_stage_coordinate_search_around_each_recipe():
 
 
 def test_a_cached_run_survives_a_new_config_field_at_its_default():
-  sys.path.insert(0, os.path.join(ROOT, "experiments"))
-  try:
-    import fashion_mnist_table as table
-  finally:
-    sys.path.pop(0)
+  table = _table()
   current = json.loads(table.make_config("simclr", seed=0, total_steps=100, lr_factor=1.0,
                                          coef=0.2, val=True, quick=False).to_json_best_effort())
   assert table.same_run(current, current)
@@ -127,11 +129,7 @@ def test_a_cached_run_survives_a_new_config_field_at_its_default():
 
 def test_an_interrupted_run_is_not_a_cached_result(tmp_path):
   """A SIGTERM'd run's ``{'stopped_at_step': N}`` record must not stand for a finished run."""
-  sys.path.insert(0, os.path.join(ROOT, "experiments"))
-  try:
-    import fashion_mnist_table as table
-  finally:
-    sys.path.pop(0)
+  table = _table()
   config = table.make_config("simclr", seed=0, total_steps=100, lr_factor=1.0, coef=0.2,
                              val=True, quick=False)
   (tmp_path / "config.json").write_text(config.to_json_best_effort())
@@ -143,11 +141,7 @@ def test_an_interrupted_run_is_not_a_cached_result(tmp_path):
 
 
 def test_jobs_beyond_the_cpus_are_refused(capsys):
-  sys.path.insert(0, os.path.join(ROOT, "experiments"))
-  try:
-    import fashion_mnist_table as table
-  finally:
-    sys.path.pop(0)
+  table = _table()
   for jobs in (0, len(os.sched_getaffinity(0)) + 1):
     with pytest.raises(SystemExit) as e:
       table.main(["--phase", "report", "--jobs", str(jobs)])
@@ -156,11 +150,7 @@ def test_jobs_beyond_the_cpus_are_refused(capsys):
 
 
 def test_the_cache_returns_finished_runs_and_references_not_interrupted_runs(tmp_path):
-  sys.path.insert(0, os.path.join(ROOT, "experiments"))
-  try:
-    import fashion_mnist_table as table
-  finally:
-    sys.path.pop(0)
+  table = _table()
   config = table.make_reference_config(0, quick=True)
   (tmp_path / "config.json").write_text(config.to_json_best_effort())
   for record, reused in (({"pixels_linear/top1": 0.84, "random_init_linear/top1": 0.83}, True),
@@ -176,11 +166,7 @@ def test_the_cache_returns_finished_runs_and_references_not_interrupted_runs(tmp
 
 def test_a_finished_run_trained_under_another_loss_default_is_not_reused(tmp_path):
   """config.json spells out the swept coefficient only; loss_hparams.json holds the rest."""
-  sys.path.insert(0, os.path.join(ROOT, "experiments"))
-  try:
-    import fashion_mnist_table as table
-  finally:
-    sys.path.pop(0)
+  table = _table()
   from ssljax.train import objectives
   from ssljax.train import workdir as workdir_lib
   config = table.make_config("vicreg", seed=0, total_steps=10, lr_factor=1.0, coef=25.0,
@@ -201,11 +187,7 @@ def test_a_finished_run_trained_under_another_loss_default_is_not_reused(tmp_pat
 def test_sigterm_outside_training_keeps_the_run_and_stops_at_the_next_boundary(tmp_path,
                                                                               monkeypatch):
   """A SIGTERM during a run's final evaluation: the run is kept, the job stops before the next."""
-  sys.path.insert(0, os.path.join(ROOT, "experiments"))
-  try:
-    import fashion_mnist_table as table
-  finally:
-    sys.path.pop(0)
+  table = _table()
   finished = {"eval/linear/top1": 0.8, "eval/knn/top1": 0.7}
 
   def train_then_signal_during_evaluation(config, workdir, progress):

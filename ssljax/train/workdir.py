@@ -146,6 +146,24 @@ def flatten(config_dict: dict[str, Any]) -> dict[str, Any]:
   return _flatten(config_dict)
 
 
+def _read_record(path: str) -> dict[str, Any] | None:
+  """The flattened JSON run record at ``path``; ``None`` if there is none."""
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    try:
+      return _flatten(json.load(f))
+    except ValueError as e:
+      raise errors.WorkdirError(f"{path} is not valid JSON ({e}); the run record is damaged. "
+                                "Restore it or choose another --workdir.") from None
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str]:
+  """``{field: "field: old -> new"}`` of the flat fields that differ, sorted by field."""
+  fields = [k for k in sorted(set(old) | set(new)) if old.get(k, "<unset>") != new.get(k, "<unset>")]
+  return {k: f"{k}: {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}" for k in fields}
+
+
 def check_resume(workdir: str, config_json: str) -> list[str]:
   """Compares a workdir's saved config with the new one, before anything is written.
 
@@ -161,18 +179,12 @@ def check_resume(workdir: str, config_json: str) -> list[str]:
     errors.WorkdirError: a field that changes what is trained differs; the
       message lists every such field with its old and new value.
   """
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
+  old = _read_record(os.path.join(workdir, CONFIG_FILE))
+  if old is None:
     return []
-  with open(path, encoding="utf-8") as f:
-    try:
-      old = _flatten(json.load(f))
-    except ValueError as e:
-      raise errors.WorkdirError(f"{path} is not valid JSON ({e}); the run record is damaged. "
-                                "Restore it or choose another --workdir.") from None
   new = _flatten(json.loads(config_json))
-  changed = [k for k in sorted(set(old) | set(new)) if old.get(k, "<unset>") != new.get(k, "<unset>")]
-  lines = {k: f"{k}: {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}" for k in changed}
+  lines = _changes(old, new)
+  changed = list(lines)
   added = added_at_default(old, new)
   refused = [lines[k] for k in changed if not _is_safe(k) and k not in added]
   if refused:
@@ -211,18 +223,10 @@ def check_loss_hparams(workdir: str, hparams_json: str) -> bool:
     errors.WorkdirError: a hyper-parameter differs; the message lists each
       with its old and new value.
   """
-  path = os.path.join(workdir, LOSS_HPARAMS_FILE)
-  if not os.path.exists(path):
+  old = _read_record(os.path.join(workdir, LOSS_HPARAMS_FILE))
+  if old is None:
     return False
-  with open(path, encoding="utf-8") as f:
-    try:
-      old = _flatten(json.load(f))
-    except ValueError as e:
-      raise errors.WorkdirError(f"{path} is not valid JSON ({e}); the run record is damaged. "
-                                "Restore it or choose another --workdir.") from None
-  new = _flatten(json.loads(hparams_json))
-  changed = [f"{k}: {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}"
-             for k in sorted(set(old) | set(new)) if old.get(k, "<unset>") != new.get(k, "<unset>")]
+  changed = list(_changes(old, _flatten(json.loads(hparams_json))).values())
   if changed:
     raise errors.WorkdirError(
         f"--workdir {workdir} was trained with other loss hyper-parameters (a default changed in "
