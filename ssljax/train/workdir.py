@@ -184,15 +184,14 @@ def check_resume(workdir: str, config_json: str) -> list[str]:
     return []
   new = _flatten(json.loads(config_json))
   lines = _changes(old, new)
-  changed = list(lines)
   added = added_at_default(old, new)
-  refused = [lines[k] for k in changed if not _is_safe(k) and k not in added]
+  refused = [line for k, line in lines.items() if not _is_safe(k) and k not in added]
   if refused:
     raise errors.WorkdirError(
         f"--workdir {workdir} holds a run with a different config; resuming it would mix two "
         f"experiments. Changed: {'; '.join(refused)}. Use a new --workdir, or rerun with the "
         "saved config (see config.json there).")
-  return [lines[k] for k in changed]
+  return list(lines.values())
 
 
 def loss_hparams_json(terms) -> str:
