@@ -24,7 +24,8 @@ os.environ.setdefault("SSLJAX_COMPILATION_CACHE", "off")
 # Per-test time limit (pytest-timeout, from the [test] extra): a hung XLA:CPU
 # thread pool (seen once on a heavily loaded 2-core machine, see the note of
 # experiments/estimators.py) must fail the run loudly instead of stalling CI.
-# The slowest test takes ~45 s on 2 idle cores.
+# Most tests take under a minute; the few known to run longer on a loaded
+# machine set their own `@pytest.mark.timeout`, with the reason.
 TEST_TIMEOUT_SECONDS = 300
 
 
